@@ -1,0 +1,1 @@
+"""Kernel: errors, settings, ids, clock, crypto. Imports no other project code."""

@@ -1,0 +1,1 @@
+"""All database access: engine, ORM models and one repository per table family."""

@@ -1,0 +1,454 @@
+"""Repository for versioned FHIR resources.
+
+FHIR versioning semantics: every change makes a new ``versionId`` and a history row; an
+identical re-put makes none; delete is logical (read answers Gone, history stays); writes
+may name the version they expect (``if_match``) and fail with a conflict when it is stale.
+Concurrency is optimistic: the update is conditional on the version read, so of many
+writers racing on one version exactly one wins, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge.core.clock import Clock, fhir_instant
+from bridge.core.errors import (
+    GoneError,
+    InvalidIdentifierError,
+    NotFoundError,
+    ValidationError,
+    VersionConflictError,
+)
+from bridge.core.ids import is_fhir_id, stable_id
+from bridge.fhir.validate import model_class, to_json_dict, validate
+from bridge.store.crypto import StoreCrypto
+from bridge.store.models import IdentifierIndex, ResourceCurrent, ResourceHistory
+
+SOURCE_URI_PREFIX = "urn:carebridge:source:"
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a resource came from: source system, record kind and the record's own id."""
+
+    system: str
+    kind: str
+    id: str
+
+    def resource_id(self) -> str:
+        """Return the stable resource id for this source record."""
+        return stable_id(self.system, self.kind, self.id)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """One version of a resource as stored (``content`` is None for a deletion)."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    source: SourceRef | None
+    person_id: str | None
+    security_labels: tuple[str, ...]
+    content: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """Outcome of a put: the stored version and whether it made a new one."""
+
+    stored: StoredResource
+    changed: bool
+    created: bool
+
+
+def _aad(resource_type: str, rid: str, version: int) -> str:
+    return f"{resource_type}/{rid}/{version}"
+
+
+def canonical_content(resource: dict[str, Any]) -> bytes:
+    """Serialise a resource without its version metadata, keys sorted (for change detection)."""
+    body = dict(resource)
+    meta = dict(body.get("meta") or {})
+    meta.pop("versionId", None)
+    meta.pop("lastUpdated", None)
+    if meta:
+        body["meta"] = meta
+    else:
+        body.pop("meta", None)
+    body.pop("id", None)
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def security_labels_of(resource: dict[str, Any]) -> tuple[str, ...]:
+    """Return the sorted, de-duplicated ``meta.security`` codes of a resource."""
+    codes = {
+        str(c["code"])
+        for c in (resource.get("meta") or {}).get("security") or []
+        if isinstance(c, dict) and c.get("code")
+    }
+    return tuple(sorted(codes))
+
+
+def _identifier_pairs(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for ident in resource.get("identifier") or []:
+        if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
+            yield str(ident["system"]), str(ident["value"])
+
+
+class ResourceRepository:
+    """Versioned, encrypted storage of FHIR resources (built per session)."""
+
+    def __init__(self, session: Session, *, crypto: StoreCrypto, clock: Clock) -> None:
+        self.session = session
+        self.crypto = crypto
+        self.clock = clock
+
+    # -- reads --------------------------------------------------------------------------
+    def read(self, resource_type: str, rid: str) -> StoredResource:
+        """Return the current version; NotFound if absent, Gone if deleted."""
+        row = self._current(resource_type, rid)
+        if row is None:
+            raise NotFoundError(f"{resource_type}/{rid} does not exist", field="id")
+        if row.deleted:
+            raise GoneError(
+                f"{resource_type}/{rid} was deleted (version {row.version_id})",
+                extra={"versionId": str(row.version_id)},
+            )
+        return self._to_stored(row)
+
+    def vread(self, resource_type: str, rid: str, version_id: int) -> StoredResource:
+        """Return one version from history; Gone if that version is a deletion."""
+        model_class(resource_type)
+        row = self.session.scalars(
+            select(ResourceHistory).where(
+                ResourceHistory.resource_type == resource_type,
+                ResourceHistory.id == rid,
+                ResourceHistory.version_id == version_id,
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(
+                f"{resource_type}/{rid} has no version {version_id}", field="versionId"
+            )
+        if row.deleted:
+            raise GoneError(f"{resource_type}/{rid} version {version_id} is a deletion")
+        return self._to_stored(row)
+
+    def history(self, resource_type: str, rid: str) -> list[StoredResource]:
+        """Return every version, newest first (deletions included, content None)."""
+        model_class(resource_type)
+        rows = self.session.scalars(
+            select(ResourceHistory)
+            .where(ResourceHistory.resource_type == resource_type, ResourceHistory.id == rid)
+            .order_by(ResourceHistory.version_id.desc())
+        ).all()
+        if not rows:
+            raise NotFoundError(f"{resource_type}/{rid} does not exist", field="id")
+        return [self._to_stored(r) for r in rows]
+
+    def find_by_identifier(
+        self, system: str, value: str, *, resource_type: str | None = None
+    ) -> list[StoredResource]:
+        """Return current, non-deleted resources carrying the identifier (via the blind index)."""
+        token = self.crypto.hasher.index_token(system, value)
+        stmt = (
+            select(ResourceCurrent)
+            .join(
+                IdentifierIndex,
+                (IdentifierIndex.resource_type == ResourceCurrent.resource_type)
+                & (IdentifierIndex.resource_id == ResourceCurrent.id),
+            )
+            .where(IdentifierIndex.token == token, ResourceCurrent.deleted.is_(False))
+            .order_by(ResourceCurrent.resource_type, ResourceCurrent.id)
+        )
+        if resource_type is not None:
+            stmt = stmt.where(ResourceCurrent.resource_type == resource_type)
+        return [self._to_stored(r) for r in self.session.scalars(stmt)]
+
+    def count(self, resource_type: str | None = None) -> int:
+        """Count current, non-deleted resources (of one type, or all)."""
+        from sqlalchemy import func
+
+        stmt = (
+            select(func.count())
+            .select_from(ResourceCurrent)
+            .where(ResourceCurrent.deleted.is_(False))
+        )
+        if resource_type:
+            stmt = stmt.where(ResourceCurrent.resource_type == resource_type)
+        return int(self.session.scalar(stmt) or 0)
+
+    def list_ids(self, resource_type: str, *, limit: int = 100) -> list[str]:
+        """Return ids of current, non-deleted resources of a type (oldest change first)."""
+        return list(
+            self.session.scalars(
+                select(ResourceCurrent.id)
+                .where(
+                    ResourceCurrent.resource_type == resource_type,
+                    ResourceCurrent.deleted.is_(False),
+                )
+                .order_by(ResourceCurrent.last_updated, ResourceCurrent.id)
+                .limit(limit)
+            )
+        )
+
+    # -- writes -------------------------------------------------------------------------
+    def put(
+        self,
+        resource: dict[str, Any],
+        *,
+        source: SourceRef | None = None,
+        if_match: int | None = None,
+        person_id: str | None = None,
+    ) -> PutResult:
+        """Validate and store a resource; a new version only when its content changed.
+
+        The id is the resource's own or, for source records, derived from ``source``;
+        the two must agree when both are given.
+        """
+        model = validate(resource)
+        content = to_json_dict(model)
+        rtype = content["resourceType"]
+        rid = self._resolve_id(content, source)
+        content["id"] = rid
+        if source is not None:
+            meta = dict(content.get("meta") or {})
+            meta["source"] = SOURCE_URI_PREFIX + source.system
+            content["meta"] = meta
+        canonical = canonical_content(content)
+        digest = self.crypto.hasher.content_hash(canonical)
+
+        current = self._current(rtype, rid)
+        if if_match is not None:
+            if current is None:
+                raise VersionConflictError(
+                    f"{rtype}/{rid} does not exist, so version {if_match} cannot match",
+                    field="If-Match",
+                )
+            if current.version_id != if_match:
+                raise VersionConflictError(
+                    f"{rtype}/{rid} is at version {current.version_id}, not {if_match}",
+                    field="If-Match",
+                    extra={"currentVersionId": str(current.version_id)},
+                )
+        if (
+            current is not None
+            and not current.deleted
+            and current.content_hash == digest
+            and (person_id is None or person_id == current.person_id)
+        ):
+            return PutResult(self._to_stored(current), changed=False, created=False)
+
+        now = self.clock.now()
+        version = 1 if current is None else current.version_id + 1
+        meta = dict(content.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = fhir_instant(now)
+        content = {"resourceType": rtype, "id": rid, "meta": meta} | {
+            k: v for k, v in content.items() if k not in ("resourceType", "id", "meta")
+        }
+        payload, key_id = self.crypto.seal(orjson.dumps(content), _aad(rtype, rid, version))
+        values: dict[str, Any] = {
+            "resource_type": rtype,
+            "id": rid,
+            "version_id": version,
+            "last_updated": now,
+            "deleted": False,
+            "source_system": source.system if source else None,
+            "source_kind": source.kind if source else None,
+            "source_id": source.id if source else None,
+            "person_id": person_id
+            if person_id is not None
+            else (current.person_id if current else None),
+            "security_labels": " ".join(security_labels_of(content)),
+            "content_hash": digest,
+            "key_id": key_id,
+            "payload": payload,
+        }
+        if current is None:
+            self._insert_new(values)
+        else:
+            self._update_conditional(values, expected=current.version_id)
+        self.session.execute(insert(ResourceHistory).values(**values))
+        self._reindex(rtype, rid, content)
+        self.session.flush()
+        stored = self._values_to_stored(values, content)
+        return PutResult(stored, changed=True, created=current is None or current.deleted)
+
+    def delete(self, resource_type: str, rid: str, *, if_match: int | None = None) -> int:
+        """Delete logically: a new version marked deleted; return that version id."""
+        current = self._current(resource_type, rid)
+        if current is None:
+            raise NotFoundError(f"{resource_type}/{rid} does not exist", field="id")
+        if if_match is not None and current.version_id != if_match:
+            raise VersionConflictError(
+                f"{resource_type}/{rid} is at version {current.version_id}, not {if_match}",
+                field="If-Match",
+            )
+        if current.deleted:
+            return current.version_id
+        version = current.version_id + 1
+        values: dict[str, Any] = {
+            "resource_type": resource_type,
+            "id": rid,
+            "version_id": version,
+            "last_updated": self.clock.now(),
+            "deleted": True,
+            "source_system": current.source_system,
+            "source_kind": current.source_kind,
+            "source_id": current.source_id,
+            "person_id": current.person_id,
+            "security_labels": current.security_labels,
+            "content_hash": None,
+            "key_id": None,
+            "payload": None,
+        }
+        self._update_conditional(values, expected=current.version_id)
+        self.session.execute(insert(ResourceHistory).values(**values))
+        self.session.execute(
+            delete(IdentifierIndex).where(
+                IdentifierIndex.resource_type == resource_type,
+                IdentifierIndex.resource_id == rid,
+            )
+        )
+        self.session.flush()
+        return version
+
+    def set_person(self, resource_type: str, rid: str, person_id: str | None) -> None:
+        """Point a resource at a linked Person without making a new FHIR version."""
+        self.session.execute(
+            update(ResourceCurrent)
+            .where(ResourceCurrent.resource_type == resource_type, ResourceCurrent.id == rid)
+            .values(person_id=person_id)
+        )
+
+    # -- internals ----------------------------------------------------------------------
+    def _current(self, resource_type: str, rid: str) -> ResourceCurrent | None:
+        model_class(resource_type)
+        return self.session.scalars(
+            select(ResourceCurrent)
+            .where(ResourceCurrent.resource_type == resource_type, ResourceCurrent.id == rid)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+
+    @staticmethod
+    def _resolve_id(content: dict[str, Any], source: SourceRef | None) -> str:
+        given = content.get("id")
+        if source is not None:
+            derived = source.resource_id()
+            if given and given != derived:
+                raise ValidationError(
+                    f"id {given!r} does not match the id derived from its source record",
+                    field=f"{content['resourceType']}.id",
+                )
+            return derived
+        if not given:
+            raise ValidationError("a resource without a source record needs an id", field="id")
+        if not is_fhir_id(given):
+            raise InvalidIdentifierError(
+                "ids are 1-64 characters of A-Z, a-z, 0-9, '-' and '.'", field="id"
+            )
+        return str(given)
+
+    def _insert_new(self, values: dict[str, Any]) -> None:
+        try:
+            with self.session.begin_nested():
+                self.session.execute(insert(ResourceCurrent).values(**values))
+        except IntegrityError as exc:
+            raise VersionConflictError(
+                f"{values['resource_type']}/{values['id']} was created by another writer",
+                field="id",
+            ) from exc
+
+    def _update_conditional(self, values: dict[str, Any], *, expected: int) -> None:
+        result = self.session.execute(
+            update(ResourceCurrent)
+            .where(
+                ResourceCurrent.resource_type == values["resource_type"],
+                ResourceCurrent.id == values["id"],
+                ResourceCurrent.version_id == expected,
+            )
+            .values(**{k: v for k, v in values.items() if k not in ("resource_type", "id")})
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise VersionConflictError(
+                f"{values['resource_type']}/{values['id']} changed since version {expected}",
+                field="If-Match",
+            )
+
+    def _reindex(self, rtype: str, rid: str, content: dict[str, Any]) -> None:
+        self.session.execute(
+            delete(IdentifierIndex).where(
+                IdentifierIndex.resource_type == rtype, IdentifierIndex.resource_id == rid
+            )
+        )
+        tokens = {self.crypto.hasher.index_token(s, v) for s, v in _identifier_pairs(content)}
+        if tokens:
+            self.session.execute(
+                insert(IdentifierIndex),
+                [{"resource_type": rtype, "resource_id": rid, "token": t} for t in sorted(tokens)],
+            )
+
+    def _decrypt(self, row: ResourceCurrent | ResourceHistory) -> dict[str, Any] | None:
+        if row.payload is None:
+            return None
+        plain = self.crypto.open(row.payload, _aad(row.resource_type, row.id, row.version_id))
+        data: dict[str, Any] = orjson.loads(plain)
+        return data
+
+    def _to_stored(self, row: ResourceCurrent | ResourceHistory) -> StoredResource:
+        return StoredResource(
+            resource_type=row.resource_type,
+            id=row.id,
+            version_id=row.version_id,
+            last_updated=row.last_updated,
+            deleted=row.deleted,
+            source=(
+                SourceRef(row.source_system, row.source_kind or "", row.source_id or "")
+                if row.source_system
+                else None
+            ),
+            person_id=row.person_id,
+            security_labels=tuple(row.security_labels.split()) if row.security_labels else (),
+            content=self._decrypt(row),
+        )
+
+    @staticmethod
+    def _values_to_stored(values: dict[str, Any], content: dict[str, Any]) -> StoredResource:
+        return StoredResource(
+            resource_type=values["resource_type"],
+            id=values["id"],
+            version_id=values["version_id"],
+            last_updated=values["last_updated"],
+            deleted=False,
+            source=(
+                SourceRef(values["source_system"], values["source_kind"], values["source_id"])
+                if values["source_system"]
+                else None
+            ),
+            person_id=values["person_id"],
+            security_labels=tuple(values["security_labels"].split()),
+            content=content,
+        )
+
+
+__all__: Sequence[str] = [
+    "PutResult",
+    "ResourceRepository",
+    "SourceRef",
+    "StoredResource",
+    "canonical_content",
+    "security_labels_of",
+]

@@ -1,0 +1,94 @@
+"""Nothing identifying is stored in clear: scan the SQLite file and a PostgreSQL dump."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from bridge.core.clock import FixedClock
+from bridge.core.errors import ValidationError
+from bridge.store.crypto import StoreCrypto
+from bridge.store.db import make_session_factory, transaction
+from bridge.store.inbound import DeadLetterRepository, InboundRepository
+from bridge.store.resources import ResourceRepository, SourceRef
+from tests.fixtures.fhir import NHS_NUMBERS, patient
+
+PEOPLE = [
+    ("Quennell-Sandiford", "Philippa", NHS_NUMBERS[0]),
+    ("Abernethy-Zorzi", "Ignatius", NHS_NUMBERS[1]),
+    ("Wolstenholme", "Marguerite", NHS_NUMBERS[2]),
+]
+
+
+def _needles() -> list[bytes]:
+    out: list[bytes] = []
+    for family, given, nhs in PEOPLE:
+        spaced = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
+        out += [family.encode(), given.encode(), nhs.encode(), spaced.encode()]
+        out += [family.encode("utf-16-le"), nhs.encode("utf-16-le")]
+    return out
+
+
+def _load(engine: Engine, crypto: StoreCrypto, clock: FixedClock) -> None:
+    with transaction(make_session_factory(engine)) as s:
+        repo = ResourceRepository(s, crypto=crypto, clock=clock)
+        inbound = InboundRepository(s, crypto=crypto, clock=clock)
+        dead = DeadLetterRepository(s, crypto=crypto, clock=clock)
+        for n, (family, given, nhs) in enumerate(PEOPLE):
+            src = SourceRef("asc", "person", f"ASC{n:06d}")
+            repo.put(patient(rid=None, family=family, given=given, nhs_number=nhs), source=src)
+            repo.put(patient(rid=None, family=family, given=given + "x", nhs_number=nhs), source=src)
+            raw = f"PID|1||{nhs}^^^NHS^NH||{family}^{given}".encode()
+            inbound.record(source_system="chs", channel="mllp", dedupe_key=f"M{n}", raw=raw)
+            dead.add(
+                source_system="chs",
+                channel="mllp",
+                raw=raw + b"|broken",
+                error=ValidationError("PID-7 is not a date", field="PID-7"),
+            )
+
+
+def _assert_absent(blob: bytes, where: str) -> None:
+    found = [n.decode("utf-8", "replace") for n in _needles() if n in blob]
+    assert not found, f"found in clear in {where}: {found}"
+
+
+def _pg_dump() -> str | None:
+    found = shutil.which("pg_dump") or next(
+        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)), None
+    )
+    return found
+
+
+def test_no_identifiers_in_clear(
+    db: Engine, crypto: StoreCrypto, clock: FixedClock, tmp_path: Path
+) -> None:
+    _load(db, crypto, clock)
+    # Sanity: the needles are really stored (readable through the repository).
+    with make_session_factory(db)() as s:
+        repo = ResourceRepository(s, crypto=crypto, clock=clock)
+        assert repo.count("Patient") == len(PEOPLE)
+    if db.dialect.name == "sqlite":
+        path = Path(make_url(str(db.url)).database or "")
+        files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
+        assert files
+        for f in files:
+            _assert_absent(f.read_bytes(), f.name)
+        return
+    pg_dump = _pg_dump()
+    if pg_dump is None:
+        pytest.fail("pg_dump is needed to check PostgreSQL at rest (install postgresql-client)")
+    url = make_url(db.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+    dump = subprocess.run(
+        [pg_dump, "--data-only", "--no-owner", url.render_as_string(hide_password=False)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert b"COPY public.resource " in dump  # the dump really holds the tables
+    _assert_absent(dump, "pg_dump")

@@ -265,9 +265,10 @@ class ResourceRepository:
             "version_id": version,
             "last_updated": now,
             "deleted": False,
-            "source_system": source.system if source else None,
-            "source_kind": source.kind if source else None,
-            "source_id": source.id if source else None,
+            # A write without a source (e.g. the API) keeps the record's known origin.
+            "source_system": source.system if source else (current and current.source_system),
+            "source_kind": source.kind if source else (current and current.source_kind),
+            "source_id": source.id if source else (current and current.source_id),
             "person_id": person_id
             if person_id is not None
             else (current.person_id if current else None),

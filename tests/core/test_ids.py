@@ -22,7 +22,7 @@ class TestStableId:
             stable_id("chs|patient", "x", "1")
 
     def test_empty_parts_are_rejected(self) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="source_id"):
             stable_id("chs", "patient", "")
 
     @given(st.text(min_size=1, max_size=50))

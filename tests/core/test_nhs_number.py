@@ -23,7 +23,8 @@ class TestIsValid:
         assert nhs_number.check_digit("100000001") is None
 
     def test_wrong_shapes(self) -> None:
-        for bad in ("", "12345", "94347659199", "94347659l9", "１２３４５６７８９０", "0000000000"):
+        fullwidth = "".join(chr(0xFF10 + int(d)) for d in "9434765919")
+        for bad in ("", "12345", "94347659199", "94347659l9", fullwidth, "0000000000"):
             assert not nhs_number.is_valid(bad), bad
 
     def test_reasons_name_the_problem(self) -> None:

@@ -43,7 +43,8 @@ def _load(engine: Engine, crypto: StoreCrypto, clock: FixedClock) -> None:
         for n, (family, given, nhs) in enumerate(PEOPLE):
             src = SourceRef("asc", "person", f"ASC{n:06d}")
             repo.put(patient(rid=None, family=family, given=given, nhs_number=nhs), source=src)
-            repo.put(patient(rid=None, family=family, given=given + "x", nhs_number=nhs), source=src)
+            changed = patient(rid=None, family=family, given=given + "x", nhs_number=nhs)
+            repo.put(changed, source=src)
             raw = f"PID|1||{nhs}^^^NHS^NH||{family}^{given}".encode()
             inbound.record(source_system="chs", channel="mllp", dedupe_key=f"M{n}", raw=raw)
             dead.add(

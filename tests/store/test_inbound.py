@@ -32,14 +32,16 @@ class TestInbound:
         again = inbound.record(source_system="chs", channel="mllp", dedupe_key="MSG0001", raw=RAW)
         assert again.duplicate
         assert again.id == first.id
-        assert session.scalar(select(InboundMessage.id).where(InboundMessage.id != first.id)) is None
+        others = select(InboundMessage.id).where(InboundMessage.id != first.id)
+        assert session.scalar(others) is None
         assert inbound.raw(first.id) == RAW
 
     def test_same_key_from_another_source_is_not_a_duplicate(
         self, inbound: InboundRepository
     ) -> None:
         inbound.record(source_system="chs", channel="mllp", dedupe_key="K", raw=RAW)
-        assert not inbound.record(source_system="asc", channel="file", dedupe_key="K", raw=RAW).duplicate
+        other = inbound.record(source_system="asc", channel="file", dedupe_key="K", raw=RAW)
+        assert not other.duplicate
 
     def test_mark_status(self, inbound: InboundRepository, clock: FixedClock) -> None:
         rec = inbound.record(source_system="chs", channel="mllp", dedupe_key="K", raw=RAW)

@@ -82,6 +82,15 @@ class TestPut:
         assert second.stored.version_id == 2
         assert repo.count("Patient") == 1
 
+    def test_write_without_source_keeps_the_known_origin(self, repo: ResourceRepository) -> None:
+        src = SourceRef("asc", "person", "ASC000124")
+        first = repo.put(patient(rid=None), source=src).stored
+        edited = dict(first.content or {}, gender="male")
+        second = repo.put(edited).stored
+        assert second.version_id == 2
+        assert second.source == src
+        assert repo.read("Patient", first.id).source == src
+
     def test_source_id_and_given_id_must_agree(self, repo: ResourceRepository) -> None:
         with pytest.raises(ValidationError, match="derived from its source"):
             repo.put(patient(rid="other"), source=SourceRef("asc", "person", "X1"))

@@ -1,0 +1,67 @@
+"""Build the FastAPI application (``create_app``); every dependency hangs off ``app.state``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+
+from bridge import __version__
+from bridge.api.errors import install_error_handlers
+from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from bridge.api.routers import fhir, health
+from bridge.auth.tokens import TokenVerifier
+from bridge.core.clock import Clock, SystemClock
+from bridge.core.settings import Settings, load_settings
+from bridge.store.crypto import StoreCrypto
+from bridge.store.db import make_engine, make_session_factory
+
+DESCRIPTION = """\
+carebridge joins a community health record and an adult social care case system through
+FHIR R4. Authenticate with an OAuth2 bearer JWT (`Authorization: Bearer <token>`); what
+you may do depends on your roles. Errors are `application/problem+json`, or a FHIR
+OperationOutcome under `/fhir`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build the API; refuse to start when the settings are unsafe for their mode."""
+    settings = settings or load_settings()
+    settings.check_production_safety()
+    # Keys before the engine: a configuration error then leaves nothing open behind it.
+    verifier = TokenVerifier.from_settings(settings)
+    crypto = StoreCrypto.from_settings(settings)
+    engine = make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="carebridge",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+        middleware=[
+            # Outermost first: every response, even a 413 or a crash, gets a request id
+            # and an access log line.
+            Middleware(RequestContextMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.crypto = crypto
+    app.state.verifier = verifier
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(fhir.router)
+    return app

@@ -1,0 +1,108 @@
+"""FastAPI dependencies: who is calling, what they may do, and the request's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, RouteContext
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridge.api.context import PRINCIPAL, state_of
+from bridge.auth.principal import Principal
+from bridge.auth.roles import roles_allowed
+from bridge.auth.tokens import TokenVerifier
+from bridge.core.clock import Clock
+from bridge.core.errors import AuthenticationError, PermissionDeniedError, StoreError
+from bridge.store.crypto import StoreCrypto
+from bridge.store.resources import ResourceRepository
+
+# Declared for OpenAPI (the "Authorize" button); the header itself is parsed below so a
+# wrong scheme gets a precise message rather than a generic one.
+bearer_scheme = HTTPBearer(auto_error=False, description="JWT from the identity provider")
+
+
+def get_principal(
+    request: Request,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Return the caller named by the request's bearer token (401 when there is none)."""
+    header = request.headers.get("authorization")
+    if not header or not header.strip():
+        raise AuthenticationError(
+            "A bearer token is required: send 'Authorization: Bearer <token>'."
+        )
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("The Authorization header must be 'Bearer <token>'.")
+    verifier: TokenVerifier = request.app.state.verifier
+    principal = verifier.verify(token.strip())
+    state_of(request.scope)[PRINCIPAL] = principal
+    return principal
+
+
+class RequirePermission:
+    """Dependency that lets the request through only when the caller holds a permission."""
+
+    def __init__(self, permission: str) -> None:
+        roles_allowed(permission)  # a typo fails at import time, not at request time
+        self.permission = permission
+
+    async def __call__(self, principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.has(self.permission):
+            granted = ", ".join(sorted(r.value for r in roles_allowed(self.permission)))
+            raise PermissionDeniedError(
+                f"This needs the '{self.permission}' permission, which only these roles"
+                f" have: {granted}."
+            )
+        return principal
+
+
+def require(permission: str) -> RequirePermission:
+    """Return a dependency that refuses (403) callers without ``permission``."""
+    return RequirePermission(permission)
+
+
+def route_permissions(route: APIRoute | RouteContext) -> set[str]:
+    """Return the permissions a route's dependencies require (for tests and docs)."""
+    found: set[str] = set()
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    stack: list[Dependant] = [dependant] if dependant is not None else []
+    while stack:
+        dependant = stack.pop()
+        if isinstance(dependant.call, RequirePermission):
+            found.add(dependant.call.permission)
+        stack.extend(dependant.dependencies)
+    return found
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Open the request's transaction: commit when the handler succeeds, roll back otherwise."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    try:
+        with factory() as session, session.begin():
+            yield session
+    except OperationalError as exc:
+        # Connection loss, lock timeouts: the client may retry; the detail is only logged.
+        raise StoreError("The database is unavailable; try again shortly.") from exc
+
+
+def get_resources(
+    request: Request,
+    # scope="function": the transaction ends (and commits) before the response is sent,
+    # so a client never sees success for a write that then fails to commit.
+    session: Annotated[Session, Depends(get_session, scope="function")],
+) -> ResourceRepository:
+    """Return the FHIR resource repository bound to the request's transaction."""
+    crypto: StoreCrypto = request.app.state.crypto
+    clock: Clock = request.app.state.clock
+    return ResourceRepository(session, crypto=crypto, clock=clock)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+Resources = Annotated[ResourceRepository, Depends(get_resources)]

@@ -1,0 +1,48 @@
+"""Roles and the one table that says which role may do what."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """A role a bearer token can grant (the ``roles`` claim)."""
+
+    SOCIAL_WORKER = "social_worker"
+    HEALTH_PROFESSIONAL = "health_professional"
+    INTEGRATION_ENGINEER = "integration_engineer"
+    IG_OFFICER = "ig_officer"
+    SYNC_SERVICE = "sync_service"
+    ADMIN = "admin"
+
+
+ALL_ROLES: frozenset[Role] = frozenset(Role)
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    # The CapabilityStatement says what the server can do, not what it holds.
+    "fhir.metadata": ALL_ROLES,
+    # Raw FHIR read, vread and history. Social workers are deliberately absent: they see
+    # health data only through the consent gate (bridge.access, a later issue), which
+    # checks the relationship, the recorded consent and the data's sensitivity first.
+    # Granting them raw /fhir reads would bypass all of that.
+    "fhir.read": frozenset({Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}),
+    # PUT and DELETE write straight into the store; only administrators and the sync job.
+    "fhir.write": frozenset({Role.ADMIN, Role.SYNC_SERVICE}),
+}
+
+
+def roles_allowed(permission: str) -> frozenset[Role]:
+    """Return the roles granted a permission; raise ``ValueError`` for an unknown one."""
+    try:
+        return PERMISSIONS[permission]
+    except KeyError:
+        raise ValueError(f"unknown permission {permission!r}") from None
+
+
+def parse_role(value: str) -> Role:
+    """Return the role named ``value``; raise ``ValueError`` naming the known roles."""
+    try:
+        return Role(value)
+    except ValueError:
+        known = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r} (known roles: {known})") from None

@@ -1,0 +1,1 @@
+"""Pure consent policy engine: request + consents + resource -> decision with reasons."""

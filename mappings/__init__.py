@@ -1,0 +1,1 @@
+"""Declarative field mappings (YAML specs and concept maps), shipped as package data."""

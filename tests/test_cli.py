@@ -1,0 +1,156 @@
+"""The `carebridge` command line, run in-process against real files and the test database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from bridge.api.app import create_app
+from bridge.cli import app
+from bridge.core.clock import SystemClock
+from bridge.core.settings import Settings
+from bridge.store.crypto import StoreCrypto
+from bridge.store.db import make_engine, make_session_factory
+from bridge.store.keys import key_usage
+from bridge.store.resources import ResourceRepository
+from tests.conftest import REPO_ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(settings: Settings, db: Engine, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point the CLI (which reads the environment) at the test database and a temp DATA_DIR."""
+    monkeypatch.setenv("CAREBRIDGE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CAREBRIDGE_DATABASE_URL", settings.effective_database_url)
+    monkeypatch.chdir(settings.data_dir.parent)
+    return settings
+
+
+class TestDbUpgrade:
+    def test_upgrade_reports_revision(self, env: Settings) -> None:
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert "schema revision" in result.output
+        assert "-> 0001" in result.output
+
+
+class TestToken:
+    def test_mints_a_token_the_api_accepts(self, env: Settings) -> None:
+        result = runner.invoke(
+            app, ["token", "--user", "u1", "--role", "ig_officer", "--team", "ig", "--org", "RXX"]
+        )
+        assert result.exit_code == 0, result.output
+        tok = result.output.strip()
+        claims = jwt.decode(tok, options={"verify_signature": False})
+        assert claims["sub"] == "u1"
+        assert claims["roles"] == ["ig_officer"]
+        assert claims["org"] == "RXX"
+        with TestClient(create_app(env)) as client:
+            r = client.get("/fhir/metadata", headers={"Authorization": f"Bearer {tok}"})
+            assert r.status_code == 200
+
+    def test_unknown_role_is_a_clear_error(self, env: Settings) -> None:
+        result = runner.invoke(app, ["token", "--user", "u1", "--role", "wizard"])
+        assert result.exit_code == 1
+        assert "wizard" in result.output
+
+    def test_refused_in_production(self, env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CAREBRIDGE_MODE", "production")
+        result = runner.invoke(app, ["token", "--user", "u1", "--role", "admin"])
+        assert result.exit_code == 1
+        assert "CAREBRIDGE_DEV_ISSUER_ENABLED" in result.output or "production" in result.output
+
+
+class TestKeys:
+    def test_init_writes_production_keys_and_refuses_to_overwrite(self, tmp_path: Path) -> None:
+        out = tmp_path / "keys"
+        first = runner.invoke(app, ["keys", "init", "--out-dir", str(out)])
+        assert first.exit_code == 0, first.output
+        ring = json.loads((out / "data-keys.json").read_text())
+        assert ring["development"] is False
+        assert (out / "index.key").read_text().startswith("production\n")
+        again = runner.invoke(app, ["keys", "init", "--out-dir", str(out)])
+        assert again.exit_code == 1
+        assert "refusing to overwrite" in again.output
+
+    def test_rotate_reencrypts_loaded_demo(self, env: Settings) -> None:
+        loaded = runner.invoke(
+            app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
+        )
+        assert loaded.exit_code == 0, loaded.output
+        before = StoreCrypto.from_settings(env).keyring.active
+        result = runner.invoke(app, ["keys", "rotate", "--batch", "7"])
+        assert result.exit_code == 0, result.output
+        crypto = StoreCrypto.from_settings(env)
+        assert crypto.keyring.active != before
+        assert before in crypto.keyring.keys  # old key kept for backups
+        with make_session_factory(make_engine(env.effective_database_url))() as s:
+            usage = key_usage(s)
+            for table, per_key in usage.items():
+                assert set(per_key) <= {crypto.keyring.active}, (table, per_key)
+            assert usage["resource"][crypto.keyring.active] > 0
+        status = runner.invoke(app, ["keys", "status"])
+        assert status.exit_code == 0
+        assert "(active)" in status.output
+
+
+class TestDemo:
+    def test_demo_loads_sample_and_api_serves_it(self, env: Settings) -> None:
+        result = runner.invoke(
+            app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
+        )
+        assert result.exit_code == 0, result.output
+        assert "loaded" in result.output
+        nurse = result.output.split("export NURSE='")[1].split("'")[0]
+        pid = result.output.split("/fhir/Patient/")[1].split()[0]
+        with TestClient(create_app(env)) as client:
+            assert client.get(f"/fhir/Patient/{pid}").status_code == 401
+            r = client.get(f"/fhir/Patient/{pid}", headers={"Authorization": f"Bearer {nurse}"})
+            assert r.status_code == 200
+            assert r.json()["meta"]["source"] == "urn:carebridge:source:asc"
+        # Loading again changes nothing: same ids, no new versions.
+        again = runner.invoke(
+            app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
+        )
+        assert again.exit_code == 0
+        with make_session_factory(make_engine(env.effective_database_url))() as s:
+            repo = ResourceRepository(s, crypto=StoreCrypto.from_settings(env), clock=SystemClock())
+            assert repo.read("Patient", pid).version_id == 1
+
+    def test_demo_bad_rows_become_dead_letters(self, env: Settings, tmp_path: Path) -> None:
+        sample = tmp_path / "sample"
+        (sample / "asc").mkdir(parents=True)
+        good = (REPO_ROOT / "examples" / "sample" / "asc" / "persons.jsonl").read_text()
+        first = next(line for line in good.splitlines() if '"nhs_number":"999' in line)
+        (sample / "asc" / "persons.jsonl").write_text(
+            first + "\n" + '{"person_id": "ASC1", "nhs_number": "1234567890"}\n{"broken\n'
+        )
+        result = runner.invoke(app, ["demo", "--no-serve", "--sample", str(sample)])
+        assert result.exit_code == 0, result.output
+        assert "loaded 1 social care persons" in result.output
+        assert "line 2: nhs_number" in result.output
+        assert "line 3: not valid JSON" in result.output
+
+
+class TestExamples:
+    def test_generate_small_set(self, tmp_path: Path) -> None:
+        result = runner.invoke(
+            app, ["examples", "generate", "--persons", "5", "--seed", "1", "--out", str(tmp_path)]
+        )
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "manifest.json").is_file()
+        assert (tmp_path / "asc" / "persons.jsonl").is_file()
+
+    def test_bad_date_is_a_clear_error(self, tmp_path: Path) -> None:
+        result = runner.invoke(
+            app, ["examples", "generate", "--out", str(tmp_path), "--as-of", "01/11/2026"]
+        )
+        assert result.exit_code == 1
+        assert "YYYY-MM-DD" in result.output

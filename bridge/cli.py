@@ -6,11 +6,14 @@ Each command is an edge: it owns its transaction(s) and prints a short, readable
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from bridge.core.errors import BridgeError
 from bridge.core.settings import Settings, load_settings
@@ -45,10 +48,16 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     raise typer.Exit(code)
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+@contextmanager
+def _engine(settings: Settings) -> Iterator[Engine]:
+    """Open the configured database for one command and close its connections after."""
     from bridge.store.db import make_engine
 
-    return make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 # -- db ---------------------------------------------------------------------------------
@@ -60,11 +69,12 @@ def db_upgrade(
     from bridge.store.migrate import current_revision, upgrade
 
     settings = _settings()
-    engine = _engine(settings)
-    before = current_revision(engine)
-    upgrade(engine, revision)
-    after = current_revision(engine)
-    typer.echo(f"database {engine.url.render_as_string(hide_password=True)}")
+    with _engine(settings) as engine:
+        before = current_revision(engine)
+        upgrade(engine, revision)
+        after = current_revision(engine)
+        url = engine.url.render_as_string(hide_password=True)
+    typer.echo(f"database {url}")
     typer.echo(f"schema revision {before or '(empty)'} -> {after}")
 
 
@@ -121,7 +131,7 @@ def keys_status() -> None:
 
     settings = _settings()
     crypto = StoreCrypto.from_settings(settings)
-    with make_session_factory(_engine(settings))() as s:
+    with _engine(settings) as engine, make_session_factory(engine)() as s:
         usage = key_usage(s)
     typer.echo(f"active key: {crypto.keyring.active}")
     typer.echo(f"{'table':<20} {'key id':<28} {'values':>8}")
@@ -152,18 +162,19 @@ def keys_rotate(
         crypto.reload(force=True)
         typer.echo(f"new active key {ring.active} written to {path}")
     size = batch or settings.key_rotation_batch
-    factory = make_session_factory(_engine(settings))
-    for spec in ENCRYPTED_TABLES:
-        total = 0
-        while True:
-            with transaction(factory) as s:
-                n = reencrypt_batch(s, crypto, spec, size)
-            total += n
-            if n:
-                typer.echo(f"  {spec.name}: {total} re-encrypted", err=True)
-            if n < size:
-                break
-        typer.echo(f"{spec.name:<20} {total:>8} values re-encrypted")
+    with _engine(settings) as engine:
+        factory = make_session_factory(engine)
+        for spec in ENCRYPTED_TABLES:
+            total = 0
+            while True:
+                with transaction(factory) as s:
+                    n = reencrypt_batch(s, crypto, spec, size)
+                total += n
+                if n:
+                    typer.echo(f"  {spec.name}: {total} re-encrypted", err=True)
+                if n < size:
+                    break
+            typer.echo(f"{spec.name:<20} {total:>8} values re-encrypted")
     typer.echo("done: every stored value is under the active key")
 
 
@@ -227,10 +238,10 @@ def demo(
     settings = _settings()
     if settings.is_production:
         _fail("the demo runs in development mode only")
-    engine = _engine(settings)
-    upgrade(engine)
-    typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
-    result = load_sample(settings, engine, sample or _default_sample())
+    with _engine(settings) as engine:
+        upgrade(engine)
+        typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+        result = load_sample(settings, engine, sample or _default_sample())
     typer.echo(result.as_text())
     typer.echo(try_these(settings, result, host=host, port=port))
     if not no_serve:

@@ -91,11 +91,13 @@ class TestKeys:
         crypto = StoreCrypto.from_settings(env)
         assert crypto.keyring.active != before
         assert before in crypto.keyring.keys  # old key kept for backups
-        with make_session_factory(make_engine(env.effective_database_url))() as s:
+        engine = make_engine(env.effective_database_url)
+        with make_session_factory(engine)() as s:
             usage = key_usage(s)
             for table, per_key in usage.items():
                 assert set(per_key) <= {crypto.keyring.active}, (table, per_key)
             assert usage["resource"][crypto.keyring.active] > 0
+        engine.dispose()
         status = runner.invoke(app, ["keys", "status"])
         assert status.exit_code == 0
         assert "(active)" in status.output
@@ -120,9 +122,11 @@ class TestDemo:
             app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
         )
         assert again.exit_code == 0
-        with make_session_factory(make_engine(env.effective_database_url))() as s:
+        engine = make_engine(env.effective_database_url)
+        with make_session_factory(engine)() as s:
             repo = ResourceRepository(s, crypto=StoreCrypto.from_settings(env), clock=SystemClock())
             assert repo.read("Patient", pid).version_id == 1
+        engine.dispose()
 
     def test_demo_bad_rows_become_dead_letters(self, env: Settings, tmp_path: Path) -> None:
         sample = tmp_path / "sample"

@@ -11,8 +11,6 @@ import base64
 import hashlib
 import json
 import logging
-import os
-import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from jwt import PyJWK, PyJWKClient, PyJWKSet
 from bridge.auth.principal import Principal
 from bridge.auth.roles import Role, parse_role
 from bridge.core.errors import AuthenticationError, ConfigurationError, ValidationError
+from bridge.core.files import create_private
 from bridge.core.settings import Settings
 
 log = logging.getLogger("carebridge.auth")
@@ -59,27 +58,6 @@ def _require_dev_issuer(settings: Settings) -> None:
         )
 
 
-def _create_private_file(path: Path, data: bytes) -> bool:
-    """Create ``path`` with ``data`` (owner-only) unless it exists; say whether we made it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link() fails if the key already exists, so two processes starting at once cannot
-        # overwrite each other's key (which would invalidate tokens already handed out).
-        os.link(tmp, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        tmp.unlink()
-
-
 def _load_dev_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
     """Load the development signing key, creating it on first use."""
     _require_dev_issuer(settings)
@@ -91,7 +69,7 @@ def _load_dev_key(settings: Settings) -> ec.EllipticCurvePrivateKey:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        if _create_private_file(path, pem):
+        if create_private(path, pem):
             log.info("created development token signing key", extra={"fields": {"path": str(path)}})
     try:
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)

@@ -26,22 +26,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bridge.core.errors import ConfigurationError, CryptoError
+from bridge.core.files import create_private, replace_private
 
 _FORMAT = 1
 _NONCE = 12
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -103,13 +91,11 @@ class KeyRing:
     def load_or_create(cls, path: Path, *, allow_create: bool) -> KeyRing:
         """Read the ring, creating a development ring on first run when allowed."""
         if not path.exists() and allow_create:
-            ring = cls.generate(development=True)
-            ring.save(path)
-            return ring
+            # Exclusive create: of two processes starting together, one key ring wins.
+            create_private(path, cls.generate(development=True)._serialise())
         return cls.load(path)
 
-    def save(self, path: Path) -> None:
-        """Write the ring atomically with owner-only permissions."""
+    def _serialise(self) -> bytes:
         data = {
             "format": _FORMAT,
             "development": self.development,
@@ -117,7 +103,11 @@ class KeyRing:
             "keys": {kid: base64.b64encode(k).decode() for kid, k in self.keys.items()},
             "created": self.created,
         }
-        _write_private(path, json.dumps(data, indent=2).encode())
+        return json.dumps(data, indent=2).encode()
+
+    def save(self, path: Path) -> None:
+        """Write the ring atomically with owner-only permissions."""
+        replace_private(path, self._serialise())
 
     def with_new_active_key(self, now: datetime | None = None) -> KeyRing:
         """Return a copy with a fresh key added and made active (old keys stay for reads)."""
@@ -173,7 +163,7 @@ class Hasher:
         if not path.exists():
             if not allow_create:
                 raise ConfigurationError(f"index key file {path} does not exist")
-            cls.write_new(path, development=True)
+            create_private(path, cls._new_key_file(development=True))
         raw = path.read_text().strip().splitlines()
         try:
             development = raw[0] == "development"
@@ -182,10 +172,15 @@ class Hasher:
             raise ConfigurationError(f"index key file {path} is not valid") from exc
 
     @staticmethod
-    def write_new(path: Path, *, development: bool) -> None:
-        """Write a fresh random index key (first line says whether it is for development)."""
+    def _new_key_file(*, development: bool) -> bytes:
         label = "development" if development else "production"
-        _write_private(path, f"{label}\n{base64.b64encode(os.urandom(32)).decode()}\n".encode())
+        return f"{label}\n{base64.b64encode(os.urandom(32)).decode()}\n".encode()
+
+    @classmethod
+    def write_new(cls, path: Path, *, development: bool) -> None:
+        """Write a fresh random index key unless one exists (first line: its mode)."""
+        if not create_private(path, cls._new_key_file(development=development)):
+            raise ConfigurationError(f"{path} already exists; refusing to overwrite a key")
 
     def index_token(self, system: str, value: str) -> str:
         """Return the blind index token for an identifier (system + value)."""

@@ -102,3 +102,34 @@ class TestHasher:
         assert first.index_token("s", "v") == again.index_token("s", "v")
         Hasher.write_new(tmp_path / "prod.key", development=False)
         assert not Hasher.load_or_create(tmp_path / "prod.key", allow_create=False).development
+
+
+class TestFirstRunRace:
+    def test_processes_starting_together_share_one_ring_and_index_key(self, tmp_path: Path) -> None:
+        import threading
+
+        ring_path, index_path = tmp_path / "ring.json", tmp_path / "index.key"
+        rings: list[KeyRing] = []
+        hashers: list[Hasher] = []
+        barrier = threading.Barrier(8)
+
+        def start() -> None:
+            barrier.wait()
+            rings.append(KeyRing.load_or_create(ring_path, allow_create=True))
+            hashers.append(Hasher.load_or_create(index_path, allow_create=True))
+
+        threads = [threading.Thread(target=start) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({r.active for r in rings}) == 1
+        assert len({h.index_token("s", "v") for h in hashers}) == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["index.key", "ring.json"]
+
+    def test_write_new_refuses_to_overwrite(self, tmp_path: Path) -> None:
+        Hasher.write_new(tmp_path / "k", development=False)
+        before = (tmp_path / "k").read_bytes()
+        with pytest.raises(ConfigurationError, match="refusing to overwrite"):
+            Hasher.write_new(tmp_path / "k", development=False)
+        assert (tmp_path / "k").read_bytes() == before

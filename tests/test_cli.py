@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from bridge.core.settings import Settings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_engine, make_session_factory
 from bridge.store.keys import key_usage
+from bridge.store.migrate import MIGRATIONS_DIR
 from bridge.store.resources import ResourceRepository
 from tests.conftest import REPO_ROOT
 
@@ -38,7 +40,8 @@ class TestDbUpgrade:
         result = runner.invoke(app, ["db", "upgrade"])
         assert result.exit_code == 0, result.output
         assert "schema revision" in result.output
-        assert "-> 0001" in result.output
+        head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+        assert f"-> {head}" in result.output
 
 
 class TestToken:

@@ -70,6 +70,8 @@ class PutResult:
     stored: StoredResource
     changed: bool
     created: bool
+    # True when the write was older (by source version) than what is stored: not applied.
+    stale: bool = False
 
 
 def _aad(resource_type: str, rid: str, version: int) -> str:
@@ -211,11 +213,13 @@ class ResourceRepository:
         source: SourceRef | None = None,
         if_match: int | None = None,
         person_id: str | None = None,
+        source_version: str | None = None,
     ) -> PutResult:
         """Validate and store a resource; a new version only when its content changed.
 
         The id is the resource's own or, for source records, derived from ``source``;
-        the two must agree when both are given.
+        the two must agree when both are given. ``source_version`` (a UTC ISO 8601 instant
+        from the source) makes a write older than the stored one a no-op marked ``stale``.
         """
         model = validate(resource)
         content = to_json_dict(model)
@@ -244,6 +248,13 @@ class ResourceRepository:
                 )
         if (
             current is not None
+            and source_version is not None
+            and current.source_version is not None
+            and source_version < current.source_version
+        ):
+            return PutResult(self._to_stored(current), changed=False, created=False, stale=True)
+        if (
+            current is not None
             and not current.deleted
             and current.content_hash == digest
             and (person_id is None or person_id == current.person_id)
@@ -269,6 +280,7 @@ class ResourceRepository:
             "source_system": source.system if source else (current and current.source_system),
             "source_kind": source.kind if source else (current and current.source_kind),
             "source_id": source.id if source else (current and current.source_id),
+            "source_version": source_version or (current and current.source_version),
             "person_id": person_id
             if person_id is not None
             else (current.person_id if current else None),
@@ -309,6 +321,7 @@ class ResourceRepository:
             "source_system": current.source_system,
             "source_kind": current.source_kind,
             "source_id": current.source_id,
+            "source_version": current.source_version,
             "person_id": current.person_id,
             "security_labels": current.security_labels,
             "content_hash": None,

@@ -138,6 +138,39 @@ class TestPut:
         assert stored.security_labels == ("ETH", "PSY")
 
 
+class TestSourceVersion:
+    def test_older_source_version_never_overwrites_newer(self, repo: ResourceRepository) -> None:
+        src = SourceRef("chs", "patient", "CHS0000001")
+        repo.put(
+            patient(rid=None, given="Newer"), source=src, source_version="2026-10-02T09:00:00Z"
+        )
+        late = repo.put(
+            patient(rid=None, given="Older"), source=src, source_version="2026-10-01T09:00:00Z"
+        )
+        assert late.stale
+        assert not late.changed
+        current = repo.read("Patient", src.resource_id())
+        assert current.version_id == 1
+        assert current.content["name"][0]["given"] == ["Newer"]  # type: ignore[index]
+
+    def test_newer_or_unversioned_writes_apply(self, repo: ResourceRepository) -> None:
+        src = SourceRef("chs", "patient", "CHS0000002")
+        repo.put(patient(rid=None, given="A"), source=src, source_version="2026-10-01T09:00:00Z")
+        newer = repo.put(
+            patient(rid=None, given="B"), source=src, source_version="2026-10-01T09:00:01Z"
+        )
+        assert newer.changed
+        assert not newer.stale
+        # A write without a source version (e.g. a manual correction) still applies and
+        # keeps the known source version for later comparisons.
+        manual = repo.put(patient(rid=None, given="C"), source=src)
+        assert manual.changed
+        older = repo.put(
+            patient(rid=None, given="D"), source=src, source_version="2026-10-01T09:00:00Z"
+        )
+        assert older.stale
+
+
 class TestIfMatch:
     def test_matching_version_updates(self, repo: ResourceRepository) -> None:
         repo.put(patient())

@@ -34,6 +34,9 @@ class _ResourceColumns:
     source_system: Mapped[str | None] = mapped_column(String(64))
     source_kind: Mapped[str | None] = mapped_column(String(64))
     source_id: Mapped[str | None] = mapped_column(String(200))
+    # The source's own ordering of changes (UTC ISO 8601 instant), so an older message
+    # arriving late never overwrites newer data.
+    source_version: Mapped[str | None] = mapped_column(String(40))
     person_id: Mapped[str | None] = mapped_column(String(64))
     # Space-separated sensitivity codes, e.g. "PSY SDV"; empty when none.
     security_labels: Mapped[str] = mapped_column(String(400), nullable=False, default="")

@@ -29,7 +29,9 @@ keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 examples_app = typer.Typer(help="Synthetic example data.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="Tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(examples_app, name="examples")
+app.add_typer(audit_app, name="audit")
 
 ROLES_HELP = (
     "social_worker, health_professional, integration_engineer, ig_officer, sync_service, admin"
@@ -176,6 +178,47 @@ def keys_rotate(
                     break
             typer.echo(f"{spec.name:<20} {total:>8} values re-encrypted")
     typer.echo("done: every stored value is under the active key")
+
+
+# -- audit ------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the audit chain and the signed checkpoints; name the first broken entry."""
+    from bridge.audit.checkpoint import load_checkpoints
+    from bridge.audit.service import audit_log_from_settings
+    from bridge.core.clock import SystemClock
+    from bridge.store.db import make_session_factory
+
+    settings = _settings()
+    log = audit_log_from_settings(settings, SystemClock())
+    checkpoints, problems = load_checkpoints(settings.effective_audit_checkpoint_dir)
+    with _engine(settings) as engine, make_session_factory(engine)() as s:
+        report = log.verify(s, checkpoints)
+    for p in problems:
+        typer.secho(f"warning: {p}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(report.as_text())
+    if not report.ok or problems:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the current chain head and append it to the checkpoint directory."""
+    from bridge.audit.checkpoint import load_signing_key, write_checkpoint
+    from bridge.core.clock import SystemClock
+    from bridge.store.audit import AuditRepository
+    from bridge.store.db import make_session_factory
+
+    settings = _settings()
+    key = load_signing_key(
+        settings.effective_audit_signing_key_file, allow_create=not settings.is_production
+    )
+    with _engine(settings) as engine, make_session_factory(engine)() as s:
+        seq, head = AuditRepository(s).head()
+    cp = write_checkpoint(
+        settings.effective_audit_checkpoint_dir, key, seq=seq, hash_=head, at=SystemClock().now()
+    )
+    typer.echo(f"checkpoint: entry #{cp.seq} hash {cp.hash[:16]}… signed at {cp.at}")
 
 
 # -- examples ---------------------------------------------------------------------------

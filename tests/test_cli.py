@@ -9,7 +9,7 @@ import jwt
 import pytest
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from bridge.api.app import create_app
@@ -17,7 +17,7 @@ from bridge.cli import app
 from bridge.core.clock import SystemClock
 from bridge.core.settings import Settings
 from bridge.store.crypto import StoreCrypto
-from bridge.store.db import make_engine, make_session_factory
+from bridge.store.db import make_engine, make_session_factory, transaction
 from bridge.store.keys import key_usage
 from bridge.store.migrate import MIGRATIONS_DIR
 from bridge.store.resources import ResourceRepository
@@ -161,3 +161,40 @@ class TestExamples:
         )
         assert result.exit_code == 1
         assert "YYYY-MM-DD" in result.output
+
+
+class TestAudit:
+    def _record(self, env: Settings, n: int) -> None:
+        from bridge.audit.service import Actor, AuditRecord, audit_log_from_settings
+
+        log = audit_log_from_settings(env, SystemClock())
+        engine = make_engine(env.effective_database_url)
+        with transaction(make_session_factory(engine)) as s:
+            for i in range(n):
+                log.record(
+                    s,
+                    AuditRecord(
+                        actor=Actor("u1", ("ig_officer",)),
+                        action="fhir.read",
+                        outcome="permit",
+                        detail={"i": i},
+                    ),
+                )
+        engine.dispose()
+
+    def test_verify_checkpoint_and_tamper(self, env: Settings) -> None:
+        self._record(env, 3)
+        cp = runner.invoke(app, ["audit", "checkpoint"])
+        assert cp.exit_code == 0, cp.output
+        assert "entry #3" in cp.output
+        ok = runner.invoke(app, ["audit", "verify"])
+        assert ok.exit_code == 0, ok.output
+        assert "intact: 3 entries" in ok.output
+        assert "1 checkpoints matched" in ok.output
+        engine = make_engine(env.effective_database_url)
+        with transaction(make_session_factory(engine)) as s:
+            s.execute(text("UPDATE audit_entry SET outcome = 'deny' WHERE seq = 2"))
+        engine.dispose()
+        bad = runner.invoke(app, ["audit", "verify"])
+        assert bad.exit_code == 1
+        assert "NOT intact at entry #2" in bad.output

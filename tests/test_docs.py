@@ -33,3 +33,11 @@ def test_readme_shows_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme
     assert "make test" in readme
+
+
+def test_every_audit_action_is_documented() -> None:
+    from bridge.audit.service import ACTIONS
+
+    doc = (ROOT / "docs" / "audit.md").read_text()
+    documented = set(re.findall(r"^\| `([a-z.-]+)` \| ", doc, flags=re.M))
+    assert ACTIONS <= documented, ACTIONS - documented

@@ -190,3 +190,11 @@ class Hasher:
     def content_hash(self, canonical: bytes) -> str:
         """Return a keyed hash of canonical content (detects unchanged re-ingests)."""
         return hmac.new(self._key, b"content|" + canonical, hashlib.sha256).hexdigest()
+
+    def mac(self, *parts: bytes) -> str:
+        """Return HMAC-SHA-256 over the parts, each length-prefixed (no ambiguity)."""
+        m = hmac.new(self._key, digestmod=hashlib.sha256)
+        for part in parts:
+            m.update(len(part).to_bytes(8, "big"))
+            m.update(part)
+        return m.hexdigest()

@@ -170,6 +170,64 @@ class StoreError(BridgeError):
     title = "Storage unavailable"
 
 
+class MappingError(BridgeError):
+    """A source record could not be mapped to FHIR; names the spec, rule and source field."""
+
+    code = "BRIDGE-0600"
+    status = 422
+    fhir_issue = "processing"
+    title = "Mapping failed"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        spec: str | None = None,
+        rule: str | None = None,
+        source_field: str | None = None,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        named = {"spec": spec, "rule": rule, "source_field": source_field}
+        super().__init__(
+            detail,
+            field=field or source_field,
+            extra={**{k: v for k, v in named.items() if v}, **(extra or {})},
+        )
+        self.spec = spec
+        self.rule = rule
+        self.source_field = source_field
+
+
+class MappingSpecError(BridgeError):
+    """A mapping spec, concept map or mapping configuration file is invalid."""
+
+    code = "BRIDGE-0601"
+    status = 422
+    fhir_issue = "invalid"
+    title = "Invalid mapping spec"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+        field: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        named = {"file": file, "line": line, "hint": hint}
+        super().__init__(
+            detail,
+            field=field,
+            extra={**{k: v for k, v in named.items() if v}, **(extra or {})},
+        )
+        self.file = file
+        self.line = line
+        self.hint = hint
+
+
 def all_error_types() -> list[type[BridgeError]]:
     """Return every concrete error class, base first (used by docs and shape tests)."""
     seen: list[type[BridgeError]] = []

@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     index_key_file: Path | None = Field(
         None, description="HMAC key for the NHS number blind index; default DATA_DIR/keys/index.key"
     )
+    audit_key_file: Path | None = Field(
+        None, description="HMAC key chaining the audit log; default DATA_DIR/keys/audit.key"
+    )
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="Ed25519 key signing audit checkpoints;"
+        " default DATA_DIR/keys/audit-signing.pem",
+    )
+    audit_checkpoint_dir: Path | None = Field(
+        None,
+        description="where signed audit checkpoints go (outside the database); default"
+        " DATA_DIR/audit-checkpoints",
+    )
     jwt_issuer: str = Field(DEV_ISSUER, description="expected `iss` of bearer tokens")
     jwt_audience: str = Field("carebridge", description="expected `aud` of bearer tokens")
     jwks_file: Path | None = Field(None, description="JWKS file with the issuer's public keys")
@@ -51,6 +64,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     key_rotation_batch: int = Field(
         500, ge=1, le=100_000, description="rows re-encrypted per transaction by `keys rotate`"
+    )
+    mappings_dir: Path | None = Field(
+        None,
+        description="mapping specs, concept maps and cases; default the shipped `mappings` package",
     )
 
     @cached_property
@@ -69,6 +86,21 @@ class Settings(BaseSettings):
     def effective_index_key_file(self) -> Path:
         """Return the blind index key path."""
         return self.index_key_file or self.data_dir / "keys" / "index.key"
+
+    @property
+    def effective_audit_key_file(self) -> Path:
+        """Return the audit chain key path."""
+        return self.audit_key_file or self.data_dir / "keys" / "audit.key"
+
+    @property
+    def effective_audit_signing_key_file(self) -> Path:
+        """Return the audit checkpoint signing key path."""
+        return self.audit_signing_key_file or self.data_dir / "keys" / "audit-signing.pem"
+
+    @property
+    def effective_audit_checkpoint_dir(self) -> Path:
+        """Return the audit checkpoint directory."""
+        return self.audit_checkpoint_dir or self.data_dir / "audit-checkpoints"
 
     @property
     def dev_signing_key_file(self) -> Path:
@@ -101,6 +133,16 @@ class Settings(BaseSettings):
                 "set CAREBRIDGE_INDEX_KEY_FILE to a key made by `carebridge keys init`,"
                 " kept outside DATA_DIR"
             )
+        for env, value in (
+            ("CAREBRIDGE_AUDIT_KEY_FILE", self.audit_key_file),
+            ("CAREBRIDGE_AUDIT_SIGNING_KEY_FILE", self.audit_signing_key_file),
+            ("CAREBRIDGE_AUDIT_CHECKPOINT_DIR", self.audit_checkpoint_dir),
+        ):
+            if value is None:
+                problems.append(
+                    f"set {env} (outside DATA_DIR; the signing key and checkpoints"
+                    " apart from the database)"
+                )
         if problems:
             raise ConfigurationError(
                 "Refusing to start in production mode: " + "; ".join(problems) + "."

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import bridge.store.models.base  # noqa: F401  (custom column types, when used)
+import bridge.store.models.base
 
 revision: str = "0002"
 down_revision: str | None = "0001"

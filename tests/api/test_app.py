@@ -42,6 +42,9 @@ def _production(settings: Settings, tmp_path: Path, **overrides: object) -> Sett
         "jwks_file": tmp_path / "jwks.json",
         "data_key_file": keys / "data-keys.json",
         "index_key_file": keys / "index.key",
+        "audit_key_file": keys / "audit.key",
+        "audit_signing_key_file": keys / "audit-signing.pem",
+        "audit_checkpoint_dir": keys / "checkpoints",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

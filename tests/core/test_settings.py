@@ -48,6 +48,9 @@ class TestProductionSafety:
             "CAREBRIDGE_JWKS_FILE",
             "CAREBRIDGE_DATA_KEY_FILE",
             "CAREBRIDGE_INDEX_KEY_FILE",
+            "CAREBRIDGE_AUDIT_KEY_FILE",
+            "CAREBRIDGE_AUDIT_SIGNING_KEY_FILE",
+            "CAREBRIDGE_AUDIT_CHECKPOINT_DIR",
         ):
             assert setting in msg
 
@@ -59,4 +62,7 @@ class TestProductionSafety:
             jwks_url="https://login.example.nhs.uk/jwks",
             data_key_file=tmp_path / "ring.json",
             index_key_file=tmp_path / "index.key",
+            audit_key_file=tmp_path / "audit.key",
+            audit_signing_key_file=tmp_path / "audit-signing.pem",
+            audit_checkpoint_dir=tmp_path / "checkpoints",
         ).check_production_safety()

@@ -1,10 +1,13 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
+from bridge.store.models.audit import AuditEntry, AuditHead
 from bridge.store.models.base import Base
 from bridge.store.models.inbound import DeadLetter, InboundMessage
 from bridge.store.models.resources import IdentifierIndex, ResourceCurrent, ResourceHistory
 
 __all__ = [
+    "AuditEntry",
+    "AuditHead",
     "Base",
     "DeadLetter",
     "IdentifierIndex",

@@ -108,19 +108,29 @@ def token(
 def keys_init(
     out_dir: Annotated[Path, typer.Option(help="directory for the new key files")],
 ) -> None:
-    """Create production key files: a data key ring and a blind index key."""
+    """Create production keys: data key ring, blind index key, audit chain and signing keys."""
+    from bridge.audit.checkpoint import load_signing_key
     from bridge.core.crypto import Hasher, KeyRing
 
-    ring_path, index_path = out_dir / "data-keys.json", out_dir / "index.key"
-    for p in (ring_path, index_path):
+    paths = {
+        "CAREBRIDGE_DATA_KEY_FILE": out_dir / "data-keys.json",
+        "CAREBRIDGE_INDEX_KEY_FILE": out_dir / "index.key",
+        "CAREBRIDGE_AUDIT_KEY_FILE": out_dir / "audit.key",
+        "CAREBRIDGE_AUDIT_SIGNING_KEY_FILE": out_dir / "audit-signing.pem",
+    }
+    for p in paths.values():
         if p.exists():
             _fail(f"{p} already exists; refusing to overwrite a key")
-    KeyRing.generate(development=False).save(ring_path)
-    Hasher.write_new(index_path, development=False)
-    typer.echo(f"wrote {ring_path} and {index_path} (owner-only permissions)")
+    KeyRing.generate(development=False).save(paths["CAREBRIDGE_DATA_KEY_FILE"])
+    Hasher.write_new(paths["CAREBRIDGE_INDEX_KEY_FILE"], development=False)
+    Hasher.write_new(paths["CAREBRIDGE_AUDIT_KEY_FILE"], development=False)
+    load_signing_key(paths["CAREBRIDGE_AUDIT_SIGNING_KEY_FILE"], allow_create=True)
+    typer.echo(f"wrote {len(paths)} key files to {out_dir} (owner-only permissions); set:")
+    for env, p in paths.items():
+        typer.echo(f"  {env}={p}")
     typer.echo(
-        f"set CAREBRIDGE_DATA_KEY_FILE={ring_path} and CAREBRIDGE_INDEX_KEY_FILE={index_path};"
-        " back both up: without them the data cannot be read"
+        "Back them up apart from the database: without the first two the data cannot be"
+        " read, without the audit keys the audit log cannot be verified."
     )
 
 

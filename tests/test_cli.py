@@ -79,6 +79,8 @@ class TestKeys:
         ring = json.loads((out / "data-keys.json").read_text())
         assert ring["development"] is False
         assert (out / "index.key").read_text().startswith("production\n")
+        assert (out / "audit.key").read_text().startswith("production\n")
+        assert (out / "audit-signing.pem").read_bytes().startswith(b"-----BEGIN PRIVATE KEY")
         again = runner.invoke(app, ["keys", "init", "--out-dir", str(out)])
         assert again.exit_code == 1
         assert "refusing to overwrite" in again.output

@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 from bridge import __version__
 from bridge.api.errors import install_error_handlers
 from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from bridge.api.routers import fhir, health
+from bridge.api.routers import audit, fhir, health
+from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
 from bridge.core.clock import Clock, SystemClock
 from bridge.core.settings import Settings, load_settings
@@ -61,7 +62,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.crypto = crypto
     app.state.verifier = verifier
     app.state.clock = clock or SystemClock()
+    app.state.audit = audit_log_from_settings(settings, app.state.clock)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(fhir.router)
+    app.include_router(audit.router)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -12,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.api.context import PRINCIPAL, state_of
+from bridge.api.context import PRINCIPAL, request_id_of, state_of
+from bridge.audit.service import Actor, AuditLog, AuditRecord
 from bridge.auth.principal import Principal
 from bridge.auth.roles import roles_allowed
 from bridge.auth.tokens import TokenVerifier
@@ -101,6 +102,39 @@ def get_resources(
     crypto: StoreCrypto = request.app.state.crypto
     clock: Clock = request.app.state.clock
     return ResourceRepository(session, crypto=crypto, clock=clock)
+
+
+def audit_record(
+    request: Request,
+    principal: Principal,
+    *,
+    action: str,
+    outcome: str,
+    person_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Describe what this request did for the audit log (ids and codes only)."""
+    return AuditRecord(
+        actor=Actor(
+            principal.user,
+            tuple(sorted(r.value for r in principal.roles)),
+            org=principal.org,
+            team=principal.team,
+        ),
+        action=action,
+        outcome=outcome,
+        person_id=person_id,
+        purpose="direct-care",
+        request_id=request_id_of(request.scope),
+        client_address=request.client.host if request.client else None,
+        detail=detail or {},
+    )
+
+
+def record_audit(request: Request, session: Session, record: AuditRecord) -> None:
+    """Append the entry in the request's transaction: if it fails, so does the request."""
+    audit: AuditLog = request.app.state.audit
+    audit.record(session, record)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

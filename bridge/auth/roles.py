@@ -28,6 +28,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "fhir.read": frozenset({Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}),
     # PUT and DELETE write straight into the store; only administrators and the sync job.
     "fhir.write": frozenset({Role.ADMIN, Role.SYNC_SERVICE}),
+    # The audit log says who saw whose data: information governance only.
+    "audit.read": frozenset({Role.IG_OFFICER}),
 }
 
 

@@ -162,14 +162,14 @@ class Hasher:
         """Read the index key file, creating a development key on first run when allowed."""
         if not path.exists():
             if not allow_create:
-                raise ConfigurationError(f"index key file {path} does not exist")
+                raise ConfigurationError(f"key file {path} does not exist")
             create_private(path, cls._new_key_file(development=True))
         raw = path.read_text().strip().splitlines()
         try:
             development = raw[0] == "development"
             return cls(base64.b64decode(raw[-1]), development=development)
         except (IndexError, ValueError) as exc:
-            raise ConfigurationError(f"index key file {path} is not valid") from exc
+            raise ConfigurationError(f"key file {path} is not valid") from exc
 
     @staticmethod
     def _new_key_file(*, development: bool) -> bytes:

@@ -32,6 +32,7 @@ def _production(settings: Settings, tmp_path: Path, **overrides: object) -> Sett
     keys = tmp_path / "secrets"
     KeyRing.generate(development=False).save(keys / "data-keys.json")
     Hasher.write_new(keys / "index.key", development=False)
+    Hasher.write_new(keys / "audit.key", development=False)
     values: dict[str, object] = {
         "_env_file": None,
         "mode": "production",

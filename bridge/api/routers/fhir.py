@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from bridge import __version__
-from bridge.api.deps import Resources, require
+from bridge.api.deps import Resources, audit_record, record_audit, require
 from bridge.api.errors import FHIR_JSON
 from bridge.auth.principal import Principal
 from bridge.core.clock import Clock, fhir_instant
@@ -32,7 +32,7 @@ from bridge.core.errors import (
 )
 from bridge.core.ids import is_fhir_id
 from bridge.fhir.validate import SUPPORTED_TYPES, model_class
-from bridge.store.resources import StoredResource
+from bridge.store.resources import ResourceRepository, StoredResource
 
 router = APIRouter(prefix="/fhir", tags=["FHIR"])
 access_log = logging.getLogger("carebridge.access")
@@ -154,6 +154,52 @@ def _logged_access(
         )
 
 
+def _ref(item: StoredResource | str) -> str:
+    if isinstance(item, str):
+        return item
+    return f"{item.resource_type}/{item.id}/{item.version_id}"
+
+
+def _audit_read(
+    request: Request,
+    principal: Principal,
+    resources: ResourceRepository,
+    interaction: str,
+    items: list[StoredResource],
+) -> None:
+    """Audit a successful read in its own transaction: no entry, no data (fail closed)."""
+    person = next((i.person_id for i in items if i.person_id), None)
+    record = audit_record(
+        request,
+        principal,
+        action="fhir.read",
+        outcome="permit",
+        person_id=person,
+        detail={"interaction": interaction, "resources": [_ref(i) for i in items]},
+    )
+    record_audit(request, resources.session, record)
+
+
+def _audit_write(
+    request: Request,
+    principal: Principal,
+    resources: ResourceRepository,
+    interaction: str,
+    person_id: str | None,
+    items: list[StoredResource | str],
+) -> None:
+    """Audit a write in the same transaction as the write."""
+    record = audit_record(
+        request,
+        principal,
+        action="fhir.write",
+        outcome="success",
+        person_id=person_id,
+        detail={"interaction": interaction, "resources": [_ref(i) for i in items]},
+    )
+    record_audit(request, resources.session, record)
+
+
 async def read_body(request: Request) -> bytes:
     """Return the raw request body (the size limit is enforced while it streams in)."""
     return await request.body()
@@ -270,6 +316,7 @@ def read(
     with _logged_access(principal, "read", resource_type, resource_id):
         _check_target(resource_type, resource_id)
         stored = resources.read(resource_type, resource_id)
+        _audit_read(request, principal, resources, "read", [stored])
     return FhirResponse(stored.content, headers=_version_headers(request, stored))
 
 
@@ -291,6 +338,7 @@ def vread(
     with _logged_access(principal, "vread", resource_type, resource_id):
         _check_target(resource_type, resource_id)
         stored = resources.vread(resource_type, resource_id, _version(version_id))
+        _audit_read(request, principal, resources, "vread", [stored])
     return FhirResponse(stored.content, headers=_version_headers(request, stored))
 
 
@@ -315,6 +363,7 @@ def history(
     with _logged_access(principal, "history", resource_type, resource_id):
         _check_target(resource_type, resource_id)
         versions = resources.history(resource_type, resource_id)
+        _audit_read(request, principal, resources, "history", versions)
     return FhirResponse(_history_bundle(request, resource_type, resource_id, versions))
 
 
@@ -389,6 +438,7 @@ def update(
     resource = _parse_resource(body, resource_type, resource_id)
     result = resources.put(resource, if_match=if_match)
     stored = result.stored
+    _audit_write(request, principal, resources, "update", stored.person_id, [stored])
     headers = _version_headers(request, stored)
     headers["Location"] = headers["Content-Location"]
     return FhirResponse(stored.content, status_code=201 if result.created else 200, headers=headers)
@@ -415,4 +465,7 @@ def delete(
     """Mark a resource deleted: reads then answer 410 Gone, history stays."""
     _check_target(resource_type, resource_id)
     version = resources.delete(resource_type, resource_id, if_match=_if_match(request))
+    _audit_write(
+        request, principal, resources, "delete", None, [f"{resource_type}/{resource_id}/{version}"]
+    )
     return Response(status_code=204, headers={"ETag": _etag(version)})

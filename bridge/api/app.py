@@ -11,11 +11,12 @@ from starlette.middleware import Middleware
 from bridge import __version__
 from bridge.api.errors import install_error_handlers
 from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from bridge.api.routers import audit, fhir, health
+from bridge.api.routers import admin, audit, fhir, health
 from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
 from bridge.core.clock import Clock, SystemClock
 from bridge.core.settings import Settings, load_settings
+from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_engine, make_session_factory
 
@@ -63,8 +64,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.verifier = verifier
     app.state.clock = clock or SystemClock()
     app.state.audit = audit_log_from_settings(settings, app.state.clock)
+    # Specs are compiled once per app; problems are reported by GET /admin/mappings.
+    app.state.mappings = Mappings.load(settings.mappings_dir, strict=False)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(fhir.router)
     app.include_router(audit.router)
+    app.include_router(admin.router)
     return app

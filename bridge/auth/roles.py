@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "fhir.write": frozenset({Role.ADMIN, Role.SYNC_SERVICE}),
     # The audit log says who saw whose data: information governance only.
     "audit.read": frozenset({Role.IG_OFFICER}),
+    # Mapping specs and previews: integration engineers configure the mappings.
+    "mappings.read": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
+    "mappings.preview": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
 }
 
 

@@ -32,6 +32,8 @@ app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="Tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(examples_app, name="examples")
 app.add_typer(audit_app, name="audit")
+mllp_app = typer.Typer(help="HL7 v2 over MLLP.", no_args_is_help=True)
+app.add_typer(mllp_app, name="mllp")
 
 ROLES_HELP = (
     "social_worker, health_professional, integration_engineer, ig_officer, sync_service, admin"
@@ -252,6 +254,248 @@ def examples_generate(
             _fail(f"--as-of {as_of!r} is not a YYYY-MM-DD date")
     summary = generate(out, persons=persons, seed=seed, **kwargs)
     typer.echo(summary.as_table())
+
+
+# -- mappings ---------------------------------------------------------------------------
+mappings_app = typer.Typer(
+    help="Mapping specs: check them and preview the FHIR they make.", no_args_is_help=True
+)
+app.add_typer(mappings_app, name="mappings")
+
+
+def _mappings_dir(directory: Path | None) -> Path:
+    from bridge.mapping import default_directory
+
+    return directory or _settings().mappings_dir or default_directory()
+
+
+@mappings_app.command("check")
+def mappings_check(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="mappings directory (default: CAREBRIDGE_MAPPINGS_DIR or shipped)"),
+    ] = None,
+) -> None:
+    """Validate every spec and concept map, then run the golden cases (exit 1 on failure)."""
+    from bridge.mapping.cases import check_directory
+
+    report = check_directory(_mappings_dir(directory))
+    for line in report.lines():
+        typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@mappings_app.command("preview")
+def mappings_preview(
+    spec: Annotated[str, typer.Argument(help="system/kind (e.g. asc/person) or a spec file")],
+    record_file: Annotated[
+        Path, typer.Argument(help="one JSON record, or JSON lines of many (a source export)")
+    ],
+    now: Annotated[
+        str | None, typer.Option(help="the time mapping runs at, ISO 8601 with offset")
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="mappings directory for concept maps and config"),
+    ] = None,
+) -> None:
+    """Print the FHIR JSON a record maps to; for many records, one result per line."""
+    from datetime import datetime
+
+    import orjson
+
+    from bridge.core.clock import SystemClock
+    from bridge.core.errors import MappingError
+    from bridge.mapping import Mappings
+    from bridge.mapping.cases import RecordFormatError, record_from_json
+
+    at = SystemClock().now()
+    if now is not None:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError:
+            _fail(f"--now {now!r} is not an ISO 8601 date-time")
+        if at.tzinfo is None:
+            _fail("--now needs a UTC offset, e.g. 2026-11-01T09:00:00+00:00")
+    spec_path = Path(spec)
+    try:
+        if spec.endswith((".yaml", ".yml")) or spec_path.is_file():
+            # An edited copy of a spec uses the concept maps and config of the directory
+            # it sits in, when it sits in one.
+            home = next(
+                (d for d in spec_path.resolve().parents if (d / "config.yaml").is_file()), None
+            )
+            mappings = Mappings.load(directory or home or _mappings_dir(None), strict=False)
+            compiled = mappings.compile_file(spec_path)
+        else:
+            mappings = Mappings.load(_mappings_dir(directory), strict=False)
+            compiled = mappings.spec(spec)
+        text = record_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"cannot read {exc.filename}: {exc.strerror}")
+    except BridgeError as exc:
+        _fail(f"[{exc.code}] {exc.detail}")
+    records = _preview_records(text)
+    if not records:
+        _fail(f"{record_file} holds no records")
+    single = len(records) == 1 and records[0][0] == 0
+    failed = mapped = made = 0
+    for n, data in records:
+        where = "" if single else f"line {n}: "
+        try:
+            if isinstance(data, Exception):
+                raise RecordFormatError(f"not valid JSON: {data}")
+            record = record_from_json(
+                data, system=compiled.system, kind=compiled.kind, default_id=f"line-{n}"
+            )
+            result = compiled.map(record, now=at)
+        except RecordFormatError as exc:
+            failed += 1
+            typer.secho(f"{where}error: {exc}", fg=typer.colors.RED, err=True)
+            continue
+        except MappingError as exc:
+            failed += 1
+            typer.secho(f"{where}error [{exc.code}]: {exc.detail}", fg=typer.colors.RED, err=True)
+            continue
+        mapped += 1
+        made += len(result.resources)
+        for warning in result.warnings:
+            typer.secho(f"{where}warning: {warning}", fg=typer.colors.YELLOW, err=True)
+        resources = [m.resource for m in result.resources]
+        if single:
+            typer.echo(orjson.dumps(resources, option=orjson.OPT_INDENT_2).decode())
+        else:
+            typer.echo(orjson.dumps({"line": n, "resources": resources}).decode())
+    if not single:
+        summary = f"{len(records)} records: {mapped} mapped ({made} resources), {failed} failed"
+        typer.echo(summary, err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _preview_records(text: str) -> list[tuple[int, object]]:
+    """Read one JSON record (numbered 0) or JSON lines (numbered from 1, bad lines kept)."""
+    import orjson
+
+    try:
+        whole = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        whole = None
+    else:
+        if isinstance(whole, dict):
+            return [(0, whole)]
+    records: list[tuple[int, object]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append((n, orjson.loads(line)))
+            except orjson.JSONDecodeError as exc:
+                records.append((n, exc))
+    return records
+
+
+# -- ingest -----------------------------------------------------------------------------
+SYSTEMS = ("chs", "asc")
+
+
+def _adapter(system: str, paths: list[Path]):  # type: ignore[no-untyped-def]
+    if system == "chs":
+        from adapters.chs import ChsAdapter
+
+        return ChsAdapter(paths)
+    from adapters.asc import AscAdapter
+
+    return AscAdapter(paths)
+
+
+@app.command("ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or directories to read")],
+    system: Annotated[str, typer.Option(help="source system: chs or asc")],
+    batch: Annotated[int, typer.Option(min=1, help="records per transaction")] = 200,
+) -> None:
+    """Read source files, map them through the specs and store them; bad input is kept."""
+    from adapters.base import AdapterError
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.service import Ingestor, IngestOutcome, ingest_stream
+    from bridge.mapping import Mappings
+    from bridge.store.crypto import StoreCrypto
+    from bridge.store.db import make_session_factory
+
+    if system not in SYSTEMS:
+        _fail(f"--system must be one of {', '.join(SYSTEMS)}, not {system!r}")
+    settings = _settings()
+    try:
+        adapter = _adapter(system, paths)
+    except AdapterError as exc:
+        _fail(exc.reason)
+    mappings = Mappings.load(settings.mappings_dir)
+    ingestor = Ingestor(
+        mappings=mappings, crypto=StoreCrypto.from_settings(settings), clock=SystemClock()
+    )
+    seen = 0
+
+    def progress(_outcome: IngestOutcome) -> None:
+        nonlocal seen
+        seen += 1
+        if seen % 1000 == 0:
+            typer.echo(f"\r  {seen:,} records…", nl=False, err=True)
+
+    with _engine(settings) as engine:
+        summary = ingest_stream(
+            make_session_factory(engine),
+            adapter.read(),
+            ingestor=ingestor,
+            system=system,
+            channel="file",
+            batch_size=batch,
+            on_item=progress,
+        )
+    if seen >= 1000:
+        typer.echo("", err=True)
+    typer.echo(summary.as_text())
+
+
+@mllp_app.command("serve")
+def mllp_serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (2575 is MLLP's usual)")] = 2575,
+    strict: Annotated[bool, typer.Option(help="also check message structure (slower)")] = False,
+) -> None:
+    """Receive HL7 v2 over MLLP; ACK each message only after it is durably stored."""
+    import asyncio
+
+    from bridge.api.logging import configure_logging
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.mllp import MllpIngest
+    from bridge.ingest.mllp import serve as serve_mllp
+    from bridge.ingest.service import Ingestor
+    from bridge.mapping import Mappings
+    from bridge.store.crypto import StoreCrypto
+    from bridge.store.db import make_session_factory
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    clock = SystemClock()
+    ingestor = Ingestor(
+        mappings=Mappings.load(settings.mappings_dir),
+        crypto=StoreCrypto.from_settings(settings),
+        clock=clock,
+    )
+    with _engine(settings) as engine:
+        service = MllpIngest(
+            factory=make_session_factory(engine), ingestor=ingestor, clock=clock, strict=strict
+        )
+        stats = asyncio.run(
+            serve_mllp(
+                service,
+                host=host,
+                port=port,
+                on_ready=lambda p: typer.echo(f"MLLP listening on {host}:{p} (Ctrl-C stops)"),
+            )
+        )
+    typer.echo(f"stopped: {stats}")
 
 
 # -- serve / demo -----------------------------------------------------------------------

@@ -104,6 +104,18 @@ class InboundRepository:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFoundError(f"inbound message {message_id} does not exist")
 
+    def set_reply(self, message_id: int, reply: bytes) -> None:
+        """Keep the reply sent for a message (answered again on re-delivery)."""
+        self.session.execute(
+            update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply)
+        )
+
+    def reply(self, message_id: int) -> bytes | None:
+        """Return the reply kept for a message, if any."""
+        return self.session.scalar(
+            select(InboundMessage.reply).where(InboundMessage.id == message_id)
+        )
+
     def raw(self, message_id: int) -> bytes:
         """Return a message's raw bytes."""
         row = self.session.get(InboundMessage, message_id)

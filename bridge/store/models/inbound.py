@@ -25,6 +25,8 @@ class InboundMessage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     key_id: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # The reply sent for it (an HL7 ACK): a re-delivery gets exactly the same answer.
+    reply: Mapped[bytes | None] = mapped_column(LargeBinary)
     __table_args__ = (
         UniqueConstraint("source_system", "dedupe_key"),
         Index("ix_inbound_message_key_id", "key_id"),

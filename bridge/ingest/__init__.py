@@ -1,0 +1,1 @@
+"""Ingest: source records through the mapping specs into the store, losing nothing."""

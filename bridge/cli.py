@@ -33,6 +33,8 @@ audit_app = typer.Typer(help="Tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(examples_app, name="examples")
 app.add_typer(audit_app, name="audit")
 mllp_app = typer.Typer(help="HL7 v2 over MLLP.", no_args_is_help=True)
+dead_app = typer.Typer(help="Input that could not be applied, kept whole.", no_args_is_help=True)
+app.add_typer(dead_app, name="dead-letters")
 app.add_typer(mllp_app, name="mllp")
 
 ROLES_HELP = (
@@ -498,6 +500,110 @@ def mllp_serve(
     typer.echo(f"stopped: {stats}")
 
 
+# -- dead letters -----------------------------------------------------------------------
+@dead_app.command("list")
+def dead_letters_list(
+    status: Annotated[str, typer.Option(help="open, reprocessed, discarded or all")] = "open",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """List dead letters, most recently seen first (reasons only, never the content)."""
+    from bridge.core.clock import SystemClock
+    from bridge.store.crypto import StoreCrypto
+    from bridge.store.db import make_session_factory
+    from bridge.store.inbound import DeadLetterRepository
+
+    settings = _settings()
+    crypto = StoreCrypto.from_settings(settings)
+    with _engine(settings) as engine, make_session_factory(engine)() as s:
+        letters = DeadLetterRepository(s, crypto=crypto, clock=SystemClock()).list(
+            status=None if status == "all" else status, limit=limit
+        )
+    typer.echo(f"{'id':>6}  {'source':<6} {'where':<28} {'tries':>5}  {'code':<11} reason")
+    for d in letters:
+        where = (d.origin or d.channel)[:28]
+        reason = f"{d.error_field}: {d.error_message}" if d.error_field else d.error_message
+        typer.echo(
+            f"{d.id:>6}  {d.source_system:<6} {where:<28} {d.attempts:>5}  {d.error_code:<11}"
+            f" {reason[:90]}"
+        )
+    typer.echo(f"{len(letters)} {status} dead letter(s)")
+
+
+@dead_app.command("show")
+def dead_letters_show(
+    dead_letter_id: Annotated[int, typer.Argument(help="dead letter id")],
+) -> None:
+    """Show one dead letter with its raw input (for integration engineers)."""
+    from bridge.core.clock import SystemClock
+    from bridge.store.crypto import StoreCrypto
+    from bridge.store.db import make_session_factory
+    from bridge.store.inbound import DeadLetterRepository
+
+    settings = _settings()
+    crypto = StoreCrypto.from_settings(settings)
+    with _engine(settings) as engine, make_session_factory(engine)() as s:
+        d = DeadLetterRepository(s, crypto=crypto, clock=SystemClock()).get(dead_letter_id)
+    typer.echo(f"dead letter {d.id}: {d.status}, {d.attempts} attempt(s)")
+    typer.echo(f"source:   {d.source_system} via {d.channel}, kind {d.source_kind or '-'}")
+    typer.echo(f"origin:   {d.origin or '-'}")
+    typer.echo(f"seen:     {d.first_seen.isoformat()} .. {d.last_seen.isoformat()}")
+    typer.echo(f"error:    {d.error_code} {d.error_field or ''} {d.error_message}")
+    typer.echo("raw input:")
+    typer.echo(d.raw.decode("utf-8", "replace").replace("\r", "\n"))
+
+
+@dead_app.command("reprocess")
+def dead_letters_reprocess(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="dead letter ids (default: all open)")
+    ] = None,
+) -> None:
+    """Re-read and apply dead letters again, e.g. after fixing a mapping; audited."""
+    import getpass
+
+    from bridge.audit.service import Actor, AuditRecord, audit_log_from_settings
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.reprocess import reprocess
+    from bridge.ingest.service import Ingestor, IngestSummary
+    from bridge.mapping import Mappings
+    from bridge.store.crypto import StoreCrypto
+    from bridge.store.db import make_session_factory, transaction
+    from bridge.store.inbound import DeadLetterRepository
+
+    settings = _settings()
+    clock = SystemClock()
+    crypto = StoreCrypto.from_settings(settings)
+    ingestor = Ingestor(mappings=Mappings.load(settings.mappings_dir), crypto=crypto, clock=clock)
+    audit = audit_log_from_settings(settings, clock)
+    actor = Actor(f"cli:{getpass.getuser()}", ("integration_engineer",))
+    summary = IngestSummary()
+    with _engine(settings) as engine:
+        factory = make_session_factory(engine)
+        if not ids:
+            with factory() as s:
+                repo = DeadLetterRepository(s, crypto=crypto, clock=clock)
+                ids = [d.id for d in repo.list(status="open", limit=100_000)]
+        for dl_id in ids:
+            with transaction(factory) as s:
+                outcome = reprocess(s, ingestor, dl_id)
+                audit.record(
+                    s,
+                    AuditRecord(
+                        actor=actor,
+                        action="dead-letter.reprocess",
+                        outcome="success" if outcome.status != "dead_lettered" else "failure",
+                        detail={
+                            "dead_letter": dl_id,
+                            "status": outcome.status,
+                            "resources": list(outcome.resources),
+                        },
+                    ),
+                )
+            summary.add(outcome)
+            typer.echo(f"{dl_id:>6}  {outcome.status}  {outcome.error or ''}")
+    typer.echo(summary.as_text())
+
+
 # -- serve / demo -----------------------------------------------------------------------
 @app.command("serve")
 def serve(
@@ -538,7 +644,10 @@ def demo(
     with _engine(settings) as engine:
         upgrade(engine)
         typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
-        result = load_sample(settings, engine, sample or _default_sample())
+        try:
+            result = load_sample(settings, engine, sample or _default_sample())
+        except BridgeError as exc:
+            _fail(f"[{exc.code}] {exc.detail}")
     typer.echo(result.as_text())
     typer.echo(try_these(settings, result, host=host, port=port))
     if not no_serve:

@@ -114,7 +114,8 @@ class TestDemo:
             app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
         )
         assert result.exit_code == 0, result.output
-        assert "loaded" in result.output
+        assert "adult social care exports:" in result.output
+        assert "HL7 acknowledgements sent" in result.output
         nurse = result.output.split("export NURSE='")[1].split("'")[0]
         pid = result.output.split("/fhir/Patient/")[1].split()[0]
         with TestClient(create_app(env)) as client:
@@ -127,6 +128,7 @@ class TestDemo:
             app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
         )
         assert again.exit_code == 0
+        assert " 0 applied" in again.output
         engine = make_engine(env.effective_database_url)
         with make_session_factory(engine)() as s:
             repo = ResourceRepository(s, crypto=StoreCrypto.from_settings(env), clock=SystemClock())
@@ -136,16 +138,30 @@ class TestDemo:
     def test_demo_bad_rows_become_dead_letters(self, env: Settings, tmp_path: Path) -> None:
         sample = tmp_path / "sample"
         (sample / "asc").mkdir(parents=True)
+        (sample / "chs" / "adt").mkdir(parents=True)
         good = (REPO_ROOT / "examples" / "sample" / "asc" / "persons.jsonl").read_text()
         first = next(line for line in good.splitlines() if '"nhs_number":"999' in line)
         (sample / "asc" / "persons.jsonl").write_text(
-            first + "\n" + '{"person_id": "ASC1", "nhs_number": "1234567890"}\n{"broken\n'
+            first + "\n" + '{"person_id": "ASC1", "date_of_birth": "31/02/1941",'
+            ' "updated_at": "2026-10-01T09:00:00+01:00"}\n{"broken\n'
         )
         result = runner.invoke(app, ["demo", "--no-serve", "--sample", str(sample)])
         assert result.exit_code == 0, result.output
-        assert "loaded 1 social care persons" in result.output
-        assert "line 2: nhs_number" in result.output
-        assert "line 3: not valid JSON" in result.output
+        assert "3 records: 1 applied" in result.output
+        assert "2 dead-lettered" in result.output
+        assert "date_of_birth" in result.output
+        assert "persons.jsonl:3: broken JSON" in result.output
+        listed = runner.invoke(app, ["dead-letters", "list"])
+        assert listed.exit_code == 0, listed.output
+        assert "persons.jsonl:3" in listed.output
+        assert "2 open dead letter(s)" in listed.output
+
+    def test_demo_refuses_a_directory_that_is_not_a_sample(
+        self, env: Settings, tmp_path: Path
+    ) -> None:
+        result = runner.invoke(app, ["demo", "--no-serve", "--sample", str(tmp_path)])
+        assert result.exit_code == 1
+        assert "not a generated sample" in result.output
 
 
 class TestExamples:

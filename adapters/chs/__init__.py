@@ -22,7 +22,7 @@ from adapters.chs.ack import (
 )
 from adapters.chs.adapter import ChsAdapter
 from adapters.chs.batch import read_batch
-from adapters.chs.extract import EXTRACTS, read_extract
+from adapters.chs.extract import EXTRACTS, parse_extract_line, read_extract
 from adapters.chs.hl7 import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SUPPORTED_EVENTS,
@@ -65,6 +65,7 @@ __all__ = [
     "hl7_datetime_to_iso",
     "is_enhanced_mode",
     "outcome_of",
+    "parse_extract_line",
     "parse_message",
     "parse_record",
     "read_batch",

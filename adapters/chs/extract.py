@@ -135,3 +135,14 @@ def _row(
         raw=raw.rstrip(b"\r\n"),
         origin=origin,
     )
+
+
+def parse_extract_line(raw: bytes, origin: str) -> SourceRecord | AdapterError:
+    """Re-read one extract line kept elsewhere (a dead letter) from its ``file:line`` origin."""
+    name, _, line = origin.rpartition(":")
+    try:
+        kind, id_field = extract_kind(name or origin)
+    except AdapterError as exc:
+        return AdapterError(exc.reason, raw=raw, origin=origin)
+    line_no = int(line) if line.isdigit() else 0
+    return _row(raw, kind, id_field, line_no, origin)

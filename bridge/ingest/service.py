@@ -153,7 +153,9 @@ class Ingestor:
                 inbound.mark(received.id, "applied")
         except BridgeError as exc:
             inbound.mark(received.id, "failed")
-            dl = self._dead_letter(session, record.system, channel, record.kind, record.raw, exc)
+            dl = self._dead_letter(
+                session, record.system, channel, record.kind, record.raw, exc, record.origin
+            )
             return IngestOutcome(
                 "dead_lettered",
                 error_code=exc.code,
@@ -174,7 +176,7 @@ class Ingestor:
     ) -> IngestOutcome:
         """Dead-letter input an adapter could not parse (kept whole, with the reason)."""
         exc = ValidationError(error.reason, field=error.field)
-        dl = self._dead_letter(session, system, channel, kind, error.raw, exc)
+        dl = self._dead_letter(session, system, channel, kind, error.raw, exc, error.origin)
         return IngestOutcome(
             "dead_lettered", error_code=exc.code, error=_reason(exc), dead_letter_id=dl
         )
@@ -201,9 +203,15 @@ class Ingestor:
         kind: str | None,
         raw: bytes,
         exc: BridgeError,
+        origin: str = "",
     ) -> int:
         return DeadLetterRepository(session, crypto=self.crypto, clock=self.clock).add(
-            source_system=system, channel=channel, source_kind=kind, raw=raw or b"", error=exc
+            source_system=system,
+            channel=channel,
+            source_kind=kind,
+            raw=raw or b"",
+            error=exc,
+            origin=origin or None,
         )
 
 

@@ -36,6 +36,7 @@ class DeadLetterView:
     source_system: str
     channel: str
     source_kind: str | None
+    origin: str | None
     error_code: str
     error_field: str | None
     error_message: str
@@ -67,7 +68,9 @@ class InboundRepository:
             )
         ).one_or_none()
         if existing is not None:
-            return Received(existing.id, duplicate=True, status=existing.status)
+            # A record that failed before (e.g. before a mapping fix) may be applied again.
+            retry = existing.status == "failed"
+            return Received(existing.id, duplicate=not retry, status=existing.status)
         payload, key_id = self.crypto.seal(raw, self._aad(source_system, dedupe_key))
         row = InboundMessage(
             source_system=source_system,
@@ -144,6 +147,7 @@ class DeadLetterRepository:
         raw: bytes,
         error: BridgeError,
         source_kind: str | None = None,
+        origin: str | None = None,
     ) -> int:
         """Keep failed input; the same input failing again bumps its attempts and reason."""
         now = self.clock.now()
@@ -160,6 +164,8 @@ class DeadLetterRepository:
             existing.error_field = error.field
             existing.error_message = error.detail
             existing.status = "open"
+            existing.source_kind = source_kind or existing.source_kind
+            existing.origin = origin or existing.origin
             self.session.flush()
             return existing.id
         payload, key_id = self.crypto.seal(raw, self._aad(source_system, raw_hash))
@@ -167,6 +173,7 @@ class DeadLetterRepository:
             source_system=source_system,
             channel=channel,
             source_kind=source_kind,
+            origin=origin,
             raw_hash=raw_hash,
             error_code=error.code,
             error_field=error.field,
@@ -212,6 +219,7 @@ class DeadLetterRepository:
             source_system=row.source_system,
             channel=row.channel,
             source_kind=row.source_kind,
+            origin=row.origin,
             error_code=row.error_code,
             error_field=row.error_field,
             error_message=row.error_message,

@@ -41,6 +41,8 @@ class DeadLetter(Base):
     source_system: Mapped[str] = mapped_column(String(64), nullable=False)
     channel: Mapped[str] = mapped_column(String(32), nullable=False)
     source_kind: Mapped[str | None] = mapped_column(String(64))
+    # Where it came from: "persons.jsonl:12", "mllp" (lets it be re-read for reprocessing).
+    origin: Mapped[str | None] = mapped_column(String(300))
     # Keyed hash of the raw input: the same bad input seen again bumps `attempts`.
     raw_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     error_code: Mapped[str] = mapped_column(String(16), nullable=False)

@@ -15,10 +15,12 @@ from bridge.api.routers import admin, audit, fhir, health
 from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
 from bridge.core.clock import Clock, SystemClock
+from bridge.core.errors import ConfigurationError
 from bridge.core.settings import Settings, load_settings
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_engine, make_session_factory
+from consent import ConsentEngine, PolicyError, load_policy
 
 DESCRIPTION = """\
 carebridge joins a community health record and an adult social care case system through
@@ -28,12 +30,23 @@ OperationOutcome under `/fhir`.
 """
 
 
+def _consent_engine(settings: Settings) -> ConsentEngine:
+    """Load the configured consent policy; a bad policy stops the app at start."""
+    try:
+        return ConsentEngine(load_policy(settings.consent_policy))
+    except PolicyError as exc:
+        raise ConfigurationError(
+            f"CAREBRIDGE_CONSENT_POLICY={settings.consent_policy!r} cannot be used: {exc}"
+        ) from exc
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """Build the API; refuse to start when the settings are unsafe for their mode."""
     settings = settings or load_settings()
     settings.check_production_safety()
     # Keys before the engine: a configuration error then leaves nothing open behind it.
     verifier = TokenVerifier.from_settings(settings)
+    consent_engine = _consent_engine(settings)
     crypto = StoreCrypto.from_settings(settings)
     engine = make_engine(settings.effective_database_url)
 
@@ -62,6 +75,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.session_factory = make_session_factory(engine)
     app.state.crypto = crypto
     app.state.verifier = verifier
+    app.state.consent = consent_engine
     app.state.clock = clock or SystemClock()
     app.state.audit = audit_log_from_settings(settings, app.state.clock)
     # Specs are compiled once per app; problems are reported by GET /admin/mappings.

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
         description="where signed audit checkpoints go (outside the database); default"
         " DATA_DIR/audit-checkpoints",
     )
+    consent_policy: str = Field(
+        "explicit-consent",
+        description="consent policy: a shipped preset name or a path to a policy YAML file",
+    )
     jwt_issuer: str = Field(DEV_ISSUER, description="expected `iss` of bearer tokens")
     jwt_audience: str = Field("carebridge", description="expected `aud` of bearer tokens")
     jwks_file: Path | None = Field(None, description="JWKS file with the issuer's public keys")

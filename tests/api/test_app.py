@@ -144,3 +144,18 @@ class TestOpenApi:
         response = make_client().get("/docs")
         assert response.status_code == 200
         assert "swagger" in response.text.lower()
+
+
+class TestConsentPolicy:
+    def test_default_policy_is_loaded_at_start(self, app: FastAPI) -> None:
+        assert app.state.consent.policy.name == "explicit-consent"
+
+    def test_other_preset(self, settings: Settings, make_app: AppFactory) -> None:
+        app = make_app(settings.model_copy(update={"consent_policy": "direct-care-implied"}))
+        assert app.state.consent.policy.name == "direct-care-implied"
+
+    def test_unknown_policy_stops_the_app_with_the_setting_named(
+        self, settings: Settings, make_app: AppFactory
+    ) -> None:
+        with pytest.raises(ConfigurationError, match="CAREBRIDGE_CONSENT_POLICY='nobody'"):
+            make_app(settings.model_copy(update={"consent_policy": "nobody"}))

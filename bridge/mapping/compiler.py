@@ -631,9 +631,9 @@ class CompiledResource:
 class CompiledSpec:
     """A spec ready to run: ``map(record, now=…)``."""
 
-    name: str  # "<system>/<kind>"
+    name: str  # "<system>/<kind>", or "<system>/<name>" for a spec of several kinds
     system: str
-    kind: str
+    kind: str  # the record kind; for a spec of several kinds, its name ("adt")
     version: str
     file: str
     description: str
@@ -643,6 +643,11 @@ class CompiledSpec:
     config: Mapping[str, str]
     validator: Validator
     references: tuple[tuple[str, str, str], ...]  # (type, key system, key kind) it points to
+    kinds: tuple[str, ...] = ()  # the record kinds it maps (default: just ``kind``)
+
+    def __post_init__(self) -> None:
+        if not self.kinds:
+            object.__setattr__(self, "kinds", (self.kind,))
 
     @property
     def tag(self) -> dict[str, Any]:
@@ -659,10 +664,10 @@ class CompiledSpec:
 
     def map(self, record: SourceRecord, *, now: datetime) -> MappingResult:
         """Map one record; raise ``MappingError`` naming the spec, rule and source field."""
-        if record.system != self.system or record.kind != self.kind:
+        if record.system != self.system or record.kind not in self.kinds:
             raise MappingError(
-                f"{self.name} maps {self.system}/{self.kind} records, not"
-                f" {record.system}/{record.kind}",
+                f"{self.name}: the record is {record.system}/{record.kind}, not"
+                f" {self.system}/{'|'.join(self.kinds)}",
                 spec=self.name,
                 source_field="kind",
             )
@@ -695,7 +700,7 @@ class CompiledSpec:
                 if key is not None:
                     keys[block.name] = key
         out: list[MappedResource] = []
-        seen: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], str] = {}  # (type, id) -> the block that made it
         for block in self.resources:
             if block.each is None:
                 rid = run.ids[block.name]
@@ -707,7 +712,21 @@ class CompiledSpec:
             else:
                 items = self._items(block, scope, run)
             for item_scope, key, rid in items:
-                if (block.type, rid) in seen:
+                maker = seen.get((block.type, rid))
+                if maker is not None and maker != block.name:
+                    # Two blocks of one record claim one resource (a merge of a patient
+                    # into itself): no way to tell which is meant.
+                    fields = ", ".join(p.text for p in block.key_value.paths) or "key"
+                    raise MappingError(
+                        f"{self.name} resource {block.name} ({block.location}): {fields}:"
+                        f" makes {block.type} keyed {key!r}, which resource {maker} already"
+                        " made from this record",
+                        spec=self.name,
+                        rule=f"{block.name}.key",
+                        source_field=fields,
+                        extra={"location": block.location},
+                    )
+                if maker is not None:
                     run.warnings.append(
                         MappingWarning(
                             self.name,
@@ -717,7 +736,7 @@ class CompiledSpec:
                         )
                     )
                     continue
-                seen.add((block.type, rid))
+                seen[(block.type, rid)] = block.name
                 resource = self._build(block, item_scope, run, rid, spec_labels)
                 out.append(MappedResource(resource, (block.key_system, block.key_kind, key)))
         return MappingResult(self.name, self.version, tuple(out), tuple(run.warnings))
@@ -825,10 +844,13 @@ class Compiler:
     config: Mapping[str, str]
     validator: Validator
     broken_maps: Mapping[str, str] = field(default_factory=dict)  # id -> its file
+    # "<system>/<kind>" by default; the loader names a spec of several kinds by its file.
+    name: str = ""
 
     def __post_init__(self) -> None:
         self.problems: list[CompileProblem] = []
-        self.name = f"{self.spec.source.system}/{self.spec.source.kind}"
+        source = self.spec.source
+        self.name = self.name or f"{source.system}/{source.kind or source.record_kinds[0]}"
         self.fields = set(self.spec.source.fields) if self.spec.source.fields else None
         self.blocks = {r.name: r for r in self.spec.resources}
         self.references: list[tuple[str, str, str]] = []
@@ -957,19 +979,23 @@ class Compiler:
         )
         if self.problems:
             raise CompileProblems(self.problems)
-        keys = [(r.type, r.key_system, r.key_kind) for r in resources]
+        # Two blocks may make one type under one key kind (the surviving and the retired
+        # Patient of a merge) only from different key values; the same template would
+        # give the same id every time.
+        keys = [(r.type, r.key_system, r.key_kind, r.key_value.text) for r in resources]
         for i, key in enumerate(keys):
             if keys.index(key) != i:
                 raise CompileProblem(
-                    f"two resources make {key[0]} keyed by ({key[1]}, {key[2]}): their ids"
-                    " would collide",
+                    f"two resources make {key[0]} keyed by ({key[1]}, {key[2]}) from the same"
+                    f" value {key[3]!r}: their ids would collide",
                     ("resources", i, "key", "kind"),
-                    "give each a different key kind",
+                    "give each a different key kind or value",
                 )
         return CompiledSpec(
             name=self.name,
             system=spec.source.system,
-            kind=spec.source.kind,
+            kind=spec.source.kind or self.name.partition("/")[2],
+            kinds=spec.source.record_kinds,
             version=spec.version,
             file=self.file,
             description=spec.description,

@@ -3,7 +3,8 @@
 Layout (docs/mappings.md)::
 
     DIR/config.yaml            deployment values ($config.<name>)
-    DIR/<system>/<kind>.yaml   one spec per source system and record kind
+    DIR/<system>/<kind>.yaml   one spec per source system and record kind, or
+    DIR/<system>/<name>.yaml   one spec several record kinds share (source.kinds)
     DIR/codes/<id>.yaml        concept maps (entries inline or in a CSV beside them)
     DIR/cases/N.input.json     golden cases (see bridge.mapping.cases)
 
@@ -93,12 +94,13 @@ class SpecProblem:
 class SpecInfo:
     """What the loader knows about one spec file, valid or not."""
 
-    name: str  # "<system>/<kind>" as the file's place says
+    name: str  # "<system>/<kind>" (or "<system>/<name>") as the file's place says
     file: str
     version: str | None
     description: str | None
     targets: tuple[str, ...]
     problems: tuple[SpecProblem, ...]
+    kinds: tuple[str, ...] = ()  # the record kinds it maps
 
     @property
     def valid(self) -> bool:
@@ -211,11 +213,16 @@ class Mappings:
     directory: Path
     config: dict[str, str] = field(default_factory=dict)
     concept_maps: dict[str, ConceptMap] = field(default_factory=dict)
+    # By the (system, kind) of the records each maps: a spec of several kinds is here
+    # once per kind. ``by_name`` has each spec once, by its name ("chs/adt").
     specs: dict[tuple[str, str], CompiledSpec] = field(default_factory=dict)
+    by_name: dict[str, CompiledSpec] = field(default_factory=dict)
     spec_files: list[SpecInfo] = field(default_factory=list)
     map_files: list[ConceptMapInfo] = field(default_factory=list)
     problems: list[SpecProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # advice that is not an error
+    # (system, kind) -> the file of the first spec that says it maps those records.
+    _claims: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -418,14 +425,33 @@ class Mappings:
             except pydantic.ValidationError as exc:
                 problems.extend(validation_problems(exc, tree, rel))
         if spec is not None and not problems:
-            declared = f"{spec.source.system}/{spec.source.kind}"
+            source = spec.source
+            # A spec of one kind is named by it; a spec of several kinds by its file.
+            declared = f"{source.system}/{source.kind or Path(name).name}"
+            claimed = [
+                (kind, self._claims[(source.system, kind)])
+                for kind in source.record_kinds
+                if (source.system, kind) in self._claims
+            ]
             if declared != name:
                 problems.append(
                     SpecProblem(
                         rel,
                         line_of(tree, ("source",)),
                         f"declares source {declared}, but its file is {rel}",
-                        f"move it to {declared}.yaml, or fix source.system and source.kind",
+                        f"move it to {declared}.yaml, or fix source.system and source.kind"
+                        if source.kind
+                        else f"move it to {source.system}/, or fix source.system",
+                    )
+                )
+            elif claimed:
+                kind, other = claimed[0]
+                problems.append(
+                    SpecProblem(
+                        rel,
+                        line_of(tree, ("source",)),
+                        f"maps {source.system}/{kind} records, which {other} maps already",
+                        "one spec per record kind: drop the kind from one of them",
                     )
                 )
             elif not config_ok:
@@ -436,6 +462,7 @@ class Mappings:
                 compiler = Compiler(
                     spec=spec,
                     file=rel,
+                    name=name,
                     lines=lambda loc, t=tree: line_of(t, loc),
                     concept_maps=self.concept_maps,
                     config=self.config,
@@ -456,8 +483,13 @@ class Mappings:
                         )
                         for p in found
                     )
+        if spec is not None:
+            for kind in spec.source.record_kinds:
+                self._claims.setdefault((spec.source.system, kind), rel)
         if compiled is not None:
-            self.specs[(compiled.system, compiled.kind)] = compiled
+            self.by_name[compiled.name] = compiled
+            for kind in compiled.kinds:
+                self.specs[(compiled.system, kind)] = compiled
         self.spec_files.append(
             SpecInfo(
                 name=name,
@@ -466,13 +498,14 @@ class Mappings:
                 description=spec.description if spec else None,
                 targets=tuple(spec.target) if spec else (),
                 problems=tuple(problems),
+                kinds=spec.source.record_kinds if spec else (),
             )
         )
         self.problems.extend(problems)
 
     def _check_references(self) -> None:
-        produced = {p for spec in self.specs.values() for p in spec.produces()}
-        for spec in self.specs.values():
+        produced = {p for spec in self.by_name.values() for p in spec.produces()}
+        for spec in self.by_name.values():
             for rtype, system, kind in spec.references:
                 if (rtype, system, kind) not in produced:
                     self.notes.append(
@@ -482,15 +515,18 @@ class Mappings:
 
     # -- use ------------------------------------------------------------------------------
     def spec(self, name: str) -> CompiledSpec:
-        """Return the compiled spec ``<system>/<kind>``; raise MappingError when there is none."""
+        """Return the compiled spec ``<system>/<name>`` (or the one mapping ``<system>/<kind>``).
+
+        Raise MappingError when there is none.
+        """
         system, _, kind = name.partition("/")
-        found = self.specs.get((system, kind))
+        found = self.by_name.get(name) or self.specs.get((system, kind))
         if found is not None:
             return found
         info = next((s for s in self.spec_files if s.name == name), None)
         if info is not None:
             raise info.problems[0].to_error(more=len(info.problems) - 1)
-        known = sorted(f"{s}/{k}" for s, k in self.specs)
+        known = sorted({*self.by_name, *(f"{s}/{k}" for s, k in self.specs)})
         near = get_close_matches(name, known, n=3)
         raise MappingError(
             f"there is no mapping spec {name!r}"
@@ -517,7 +553,7 @@ class Mappings:
         info = scratch.spec_files[-1]
         if info.problems:
             raise info.problems[0].to_error(more=len(info.problems) - 1)
-        return next(iter(scratch.specs.values()))
+        return next(iter(scratch.by_name.values()))
 
     def summary(self) -> dict[str, Any]:
         """Return what is loaded and whether it is valid (for ``GET /admin/mappings``)."""
@@ -526,6 +562,7 @@ class Mappings:
             "specs": [
                 {
                     "spec": s.name,
+                    "kinds": list(s.kinds),
                     "file": s.file,
                     "version": s.version,
                     "description": s.description,

@@ -1,4 +1,4 @@
-"""Source paths (``address.lines[0]``, ``eligible_outcomes[*]``, ``$need``) and templates.
+"""Source paths (``address.lines[0]``, ``eligible_outcomes[*]``, ``PID.3[5=MR].1``, ``$need``).
 
 A path reads a value out of a record's JSON-shaped fields, or out of a variable bound by
 ``for_each`` (``$name``), the record itself (``$record.id``) or the deployment configuration
@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _NAME = r"[^.\[\]{}$\s][^.\[\]{}]*"
-_SEGMENT = re.compile(rf"(\$?{_NAME})((?:\[(?:\d+|\*)\])*)")
-_INDEX = re.compile(r"\[(\d+|\*)\]")
+# An index: [2], every item [*], or the first item whose key has a value [5=MR].
+_BRACKET = r"\[(?:\d+|\*|[^\[\]{}=.\s]+=[^\[\]{}=]+)\]"
+_SEGMENT = re.compile(rf"(\$?{_NAME})((?:{_BRACKET})*)")
+_INDEX = re.compile(r"\[(\d+|\*|[^\[\]{}=.\s]+=[^\[\]{}=]+)\]")
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 RECORD_ATTRIBUTES = ("id", "system", "kind", "version")
@@ -67,8 +69,9 @@ class Scope:
         return Scope(self.fields, self.record, {**self.variables, name: (value, path)})
 
 
-# Steps: a key into an object, an index into a list, or every item of a list.
-_KEY, _INDEX_STEP, _EACH = 0, 1, 2
+# Steps: a key into an object, an index into a list, every item of a list, or the first
+# item of a list whose key has a value (``[5=MR]``: arg is (key, value)).
+_KEY, _INDEX_STEP, _EACH, _MATCH = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,38 @@ class SourcePath:
         if self.fans_out:
             items = [value for value, _ in self.get_all(scope)]
             return items or None
+        # The common case, plain JSON objects and lists, without naming each step on the
+        # way (paths are read for every rule of every record); anything else, and every
+        # error, takes the careful walk below.
+        if self.root[0] == "$":
+            value = self._start(scope)[0]
+        else:
+            value = scope.fields.get(self.root)
+        for kind, arg in self.steps:
+            if value is None:
+                return None
+            if kind == _KEY and type(value) is dict:
+                value = value.get(arg)
+            elif kind == _INDEX_STEP and type(value) is list:
+                value = value[arg] if arg < len(value) else None
+            elif kind == _MATCH and type(value) is list:
+                key, wanted = arg
+                for item in value:
+                    if type(item) is not dict:
+                        if item is None:
+                            continue
+                        return self._walk(scope)
+                    if _matches(item.get(key), wanted):
+                        value = item
+                        break
+                else:
+                    return None
+            else:
+                return self._walk(scope)
+        return clean(value)
+
+    def _walk(self, scope: Scope) -> Any:
+        """Read the path step by step, naming where wrongly shaped data is met."""
         value, where = self._start(scope)
         for kind, arg in self.steps:
             if value is None:
@@ -125,6 +160,8 @@ class SourcePath:
                     )
                 value = value.get(arg)
                 where = f"{where}.{arg}"
+            elif kind == _MATCH:
+                value, where = _match(value, arg, where)
             else:
                 if not isinstance(value, list):
                     raise SourceShapeError(where, f"expected a list, got {kind_of(value)}")
@@ -149,6 +186,8 @@ class SourcePath:
                             at, f"expected an object with '{arg}', got {kind_of(value)}"
                         )
                     following.append((value.get(arg), f"{at}.{arg}"))
+                elif kind == _MATCH:
+                    following.append(_match(value, arg, at))
                 elif not isinstance(value, list):
                     raise SourceShapeError(at, f"expected a list, got {kind_of(value)}")
                 elif kind == _INDEX_STEP:
@@ -157,6 +196,31 @@ class SourcePath:
                     following.extend((item, f"{at}[{i}]") for i, item in enumerate(value))
             current = following
         return [(v, at) for v, at in ((clean(v), at) for v, at in current) if v is not None]
+
+
+def _matches(found: Any, wanted: str) -> bool:
+    """Say whether a value reads as ``wanted`` (text trimmed; numbers as text; never a flag)."""
+    found = clean(found)
+    if type(found) is str:
+        return found == wanted
+    return found is not None and not isinstance(found, bool) and str(found) == wanted
+
+
+def _match(value: Any, test: tuple[str, str], where: str) -> tuple[Any, str]:
+    """Return the first item of a list whose ``key`` reads ``wanted`` (None when none does)."""
+    key, wanted = test
+    if not isinstance(value, list):
+        raise SourceShapeError(where, f"expected a list, got {kind_of(value)}")
+    for i, item in enumerate(value):
+        if item is None:
+            continue
+        if not isinstance(item, Mapping):
+            raise SourceShapeError(
+                f"{where}[{i}]", f"expected an object with '{key}', got {kind_of(item)}"
+            )
+        if _matches(item.get(key), wanted):
+            return item, f"{where}[{i}]"
+    return None, f"{where}[{key}={wanted}]"
 
 
 def kind_of(value: Any) -> str:
@@ -194,7 +258,8 @@ def parse_path(
         match = _SEGMENT.fullmatch(part)
         if not match:
             raise PathSyntaxError(
-                f"'{part}' is not a field name: use letters, digits, '_' or '-', then [n] or [*]"
+                f"'{part}' is not a field name: use letters, digits, '_' or '-', then [n], [*]"
+                " or [key=value]"
             )
         name, indexes = match.group(1), match.group(2)
         if name.startswith("$") and n > 0:
@@ -204,7 +269,13 @@ def parse_path(
         else:
             steps.append((_KEY, name))
         for index in _INDEX.findall(indexes):
-            steps.append((_EACH, None) if index == "*" else (_INDEX_STEP, int(index)))
+            if index == "*":
+                steps.append((_EACH, None))
+            elif "=" in index:
+                key, _, wanted = index.partition("=")
+                steps.append((_MATCH, (key, wanted.strip())))
+            else:
+                steps.append((_INDEX_STEP, int(index)))
     path = SourcePath(text=text, root=root, steps=tuple(steps))
     if root.startswith("$"):
         return _check_variable(path, variables=variables, config=config)

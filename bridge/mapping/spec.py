@@ -195,14 +195,32 @@ class SecurityRule(BaseModel):
 
 
 class SourceSpec(BaseModel):
-    """Which source records a spec maps."""
+    """Which source records a spec maps: one record kind, or several (``kinds``)."""
 
     model_config = _STRICT
 
     system: Name
-    kind: Name
+    kind: Name | None = None
+    kinds: Annotated[list[Name], Field(min_length=1)] | None = None
     description: Text | None = None
     fields: list[Text] | None = None
+
+    @model_validator(mode="after")
+    def _kind_or_kinds(self) -> SourceSpec:
+        if (self.kind is None) == (self.kinds is None):
+            raise ValueError(
+                "give kind: (the one record kind the spec maps) or kinds: (a list, for a"
+                " spec several record kinds share)"
+            )
+        if self.kinds is not None and len(set(self.kinds)) != len(self.kinds):
+            twice = sorted({k for k in self.kinds if self.kinds.count(k) > 1})
+            raise ValueError(f"kinds lists {', '.join(twice)} more than once")
+        return self
+
+    @property
+    def record_kinds(self) -> tuple[str, ...]:
+        """Return the record kinds the spec maps."""
+        return (self.kind,) if self.kind is not None else tuple(self.kinds or ())
 
 
 class ResourceSpec(BaseModel):

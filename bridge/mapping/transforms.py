@@ -245,6 +245,84 @@ def local_datetime_to_instant(value: Any, args: Mapping[str, Any], ctx: Transfor
     return instant.isoformat()
 
 
+# HL7 v2 DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ] (TS component 1 is the same).
+_HL7_DTM = re.compile(
+    r"^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?"
+    r"([+-]\d{4})?$"
+)
+_HL7_FORMAT = "YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]"
+
+
+def _hl7_parts(value: Any) -> tuple[list[str | None], str | None]:
+    """Split an HL7 DTM into its present parts (year … fraction) and its offset."""
+    text = _text(value, "an HL7 date-time").strip()
+    match = _HL7_DTM.match(text)
+    if match is None:
+        raise TransformError(f"is not an HL7 date-time ({_HL7_FORMAT})")
+    *parts, offset = match.groups()
+    year, month, day = (int(p) if p else 1 for p in parts[:3])
+    try:
+        date(year, month, day)
+    except ValueError:  # also year 0000
+        raise TransformError(f"is not a real date ({_HL7_FORMAT})") from None
+    return parts, offset
+
+
+def _hl7_date_text(parts: list[str | None]) -> str:
+    year, month, day = parts[:3]
+    return "-".join(p for p in (year, month, day) if p)
+
+
+@transform(
+    "hl7_datetime_to_datetime",
+    output="dateTime",
+    args={"zone": Arg(str, _LONDON, help="IANA time zone of times without an offset")},
+)
+def hl7_datetime_to_datetime(value: Any, args: Mapping[str, Any], ctx: TransformContext) -> str:
+    """Read an HL7 v2 DTM/TS at its own precision into a FHIR dateTime."""
+    parts, offset = _hl7_parts(value)
+    if parts[3] is None:
+        # A date (or year, or year-month): FHIR keeps that precision; an offset means nothing.
+        return _hl7_date_text(parts)
+    year, month, day, hour, minute, second = (int(p) if p else 0 for p in parts[:6])
+    fraction = parts[6]
+    try:
+        wall = datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        raise TransformError(f"is not a real time of day ({_HL7_FORMAT})") from None
+    if offset is None:
+        # The sender's local time: placed in ``zone`` as local_datetime_to_instant does.
+        text = local_datetime_to_instant(
+            wall.isoformat(), {"format": "iso", "zone": args["zone"]}, ctx
+        )
+    else:
+        hours, minutes = int(offset[1:3]), int(offset[3:])
+        if hours > 14 or minutes > 59:
+            raise TransformError(f"has the impossible UTC offset {offset}")
+        # The sender's own offset is kept: it says what the clock on the ward showed.
+        text = f"{wall.isoformat()}{offset[0]}{offset[1:3]}:{offset[3:]}"
+    if fraction:
+        text = f"{text[:19]}.{fraction}{text[19:]}"
+    return text
+
+
+@transform(
+    "hl7_datetime_to_date",
+    output="date",
+    args={"not_future": Arg(bool, False, help="refuse a date after today (Europe/London)")},
+)
+def hl7_datetime_to_date(value: Any, args: Mapping[str, Any], ctx: TransformContext) -> str:
+    """Read the date of an HL7 v2 DTM/TS (a time is dropped) into a FHIR date."""
+    parts, _ = _hl7_parts(value)
+    text = _hl7_date_text(parts)
+    if args["not_future"]:
+        today = ctx.now.astimezone(_zone(_LONDON)).date().isoformat()
+        # Partial dates compare by their own precision: "2026-11" is not after "2026-11-01".
+        if text > today[: len(text)]:
+            raise TransformError(f"is in the future (after {today})")
+    return text
+
+
 # -- names, addresses, telecom ------------------------------------------------------------
 
 NAME_USES = ("usual", "official", "temp", "nickname", "anonymous", "old", "maiden")
@@ -453,6 +531,41 @@ def code_to_coding(value: Any, args: Mapping[str, Any], ctx: TransformContext) -
     if code is None:
         raise TransformError("has no code", part="code")
     coding: dict[str, Any] = {"system": args["system"], "code": code}
+    display = _one_line(parts.get("display"), "a display", "display")
+    if display:
+        coding["display"] = display
+    return coding
+
+
+# ICD-10 as feeds send it (R296, R29.6, I10X, S72.00): a category (a letter and two
+# digits), then up to two characters of subdivision; X only fills a place.
+_ICD10 = re.compile(r"^([A-Z][0-9]{2})\.?([0-9A-Z]{0,2})$")
+
+
+@transform(
+    "icd10_to_coding",
+    output="Coding",
+    args={"system": Arg(str, required=True, help="Coding.system URI of the ICD-10 edition")},
+    parts=("code", "display"),
+)
+def icd10_to_coding(value: Any, args: Mapping[str, Any], ctx: TransformContext) -> dict[str, Any]:
+    """Build a Coding from an ICD-10 code written with or without its dot (R296 → R29.6)."""
+    parts = value if isinstance(value, Mapping) else {"code": value}
+    code = _one_line(parts.get("code"), "an ICD-10 code", "code")
+    if code is None:
+        raise TransformError("has no code", part="code")
+    match = _ICD10.match(code.upper().replace(" ", ""))
+    if match is None:
+        raise TransformError(f"{code!r} is not an ICD-10 code (e.g. R29.6 or R296)", part="code")
+    category, subdivision = match.group(1), match.group(2).rstrip("X")
+    # Only a filler X may follow a category directly ("I10X"); a letter in the
+    # subdivision otherwise is not ICD-10.
+    if not subdivision.isdigit() and subdivision:
+        raise TransformError(f"{code!r} is not an ICD-10 code (e.g. R29.6 or R296)", part="code")
+    coding: dict[str, Any] = {
+        "system": args["system"],
+        "code": f"{category}.{subdivision}" if subdivision else category,
+    }
     display = _one_line(parts.get("display"), "a display", "display")
     if display:
         coding["display"] = display

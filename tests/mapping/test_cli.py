@@ -78,6 +78,20 @@ class TestPreview:
         expected = json.loads((SHIPPED / "cases" / "2.output.json").read_text())
         assert json.loads(result.stdout) == expected
 
+    @pytest.mark.parametrize("spec", ["chs/adt", "chs/adt_a03"])
+    def test_a_spec_of_several_kinds_by_name_or_kind(self, spec: str) -> None:
+        case = SHIPPED / "cases" / "102.input.json"
+        result = runner.invoke(app, ["mappings", "preview", spec, str(case), *NOW])
+        assert result.exit_code == 0, result.output
+        expected = json.loads((SHIPPED / "cases" / "102.output.json").read_text())
+        assert json.loads(result.stdout) == expected
+
+    def test_a_record_of_a_kind_the_spec_does_not_map(self) -> None:
+        case = SHIPPED / "cases" / "105.input.json"
+        result = runner.invoke(app, ["mappings", "preview", "chs/adt", str(case), *NOW])
+        assert result.exit_code == 1
+        assert "chs/adt: the record is chs/referral, not chs/adt_a01|" in result.stderr
+
     def test_many_records_one_line_each_and_errors_by_line(self) -> None:
         problems = SAMPLE / "chs" / "extracts" / "problems.jsonl"
         result = runner.invoke(app, ["mappings", "preview", "chs/problem", str(problems), *NOW])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from bridge.mapping.paths import (
@@ -92,6 +94,68 @@ class TestParsePath:
         with pytest.raises(UnknownNameError) as caught:
             parse_path("$nede", variables=frozenset({"need"}), config=CONFIG)
         assert caught.value.hint == "did you mean $need?"
+
+
+class TestMatch:
+    """``[key=value]``: the first item of a list whose key has the value (HL7 CX by type)."""
+
+    PID3: ClassVar[list[dict[str, str]]] = [
+        {"1": "9434765919", "5": "NH"},
+        {"1": "CHS1", "5": "MR"},
+        {"1": "CHS0", "5": "MR"},
+    ]
+
+    def test_picks_the_first_matching_item(self) -> None:
+        path = parse_path("PID.3[5=MR].1", variables=NONE, config=CONFIG)
+        fields = scope(PID={"3": self.PID3})
+        assert not path.fans_out
+        assert path.get(fields) == "CHS1"
+        assert path.get_all(fields) == [("CHS1", "PID.3[1].1")]
+
+    def test_no_match_reads_as_missing(self) -> None:
+        path = parse_path("PID.3[5=XX].1", variables=NONE, config=CONFIG)
+        assert path.get(scope(PID={"3": self.PID3})) is None
+        assert path.get_all(scope(PID={"3": self.PID3})) == []
+        assert path.get(scope(PID={})) is None
+
+    def test_values_are_trimmed_and_numbers_compare_as_text(self) -> None:
+        items = [None, {"5": " NH "}, {"type": 2, "v": "two"}]
+        assert parse_path("a[5=NH]", variables=NONE, config=CONFIG).get(scope(a=items)) == {
+            "5": " NH "
+        }
+        assert parse_path("a[type=2].v", variables=NONE, config=CONFIG).get(scope(a=items)) == "two"
+        flags = [{"k": True}]
+        assert parse_path("a[k=True]", variables=NONE, config=CONFIG).get(scope(a=flags)) is None
+
+    def test_in_templates_conditions_and_on_variables(self) -> None:
+        template = parse_template("{PID.3[5=MR].1}", variables=NONE, config=CONFIG)
+        assert template.render(scope(PID={"3": self.PID3})) == "CHS1"
+        path = parse_path("$cx[5=NH].1", variables=frozenset({"cx"}), config=CONFIG)
+        assert path.get(scope().bind("cx", self.PID3, "PID.3")) == "9434765919"
+
+    def test_wrong_shapes_name_the_path(self) -> None:
+        path = parse_path("a[5=MR].1", variables=NONE, config=CONFIG)
+        with pytest.raises(SourceShapeError) as caught:
+            path.get(scope(a={"5": "MR"}))
+        assert caught.value.path == "a"
+        with pytest.raises(SourceShapeError) as caught:
+            path.get_all(scope(a=["MR"]))
+        assert caught.value.path == "a[0]"
+
+    def test_other_mappings_and_sequences_read_alike(self) -> None:
+        from types import MappingProxyType
+
+        path = parse_path("PID.3[5=MR].1", variables=NONE, config=CONFIG)
+        frozen = MappingProxyType({"3": [MappingProxyType(item) for item in self.PID3]})
+        assert path.get(scope(PID=frozen)) == "CHS1"
+        with pytest.raises(SourceShapeError) as caught:
+            path.get(scope(PID={"3": ["MR"]}))
+        assert caught.value.path == "PID.3[0]"
+
+    @pytest.mark.parametrize("bad", ["a[=MR]", "a[5=]", "a[5.1=MR]", "a[5=M]R]"])
+    def test_malformed(self, bad: str) -> None:
+        with pytest.raises(PathSyntaxError):
+            parse_path(bad, variables=NONE, config=CONFIG)
 
 
 class TestTemplate:

@@ -156,7 +156,7 @@ class TestCompile:
                 "- {target: birthDate, from: dob, transform: iso_date_to_dat}",
                 "iso_date_to_dat",
                 "unknown transform 'iso_date_to_dat'",
-                "did you mean iso_date_to_date?",
+                "did you mean iso_date_to_date, hl7_datetime_to_date, hl7_datetime_to_datetime?",
             ),
             (
                 "- {target: birthDate, from: t, transform: local_datetime_to_instant}",

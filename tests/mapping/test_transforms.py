@@ -95,6 +95,109 @@ class TestLocalDatetimeToInstant:
         assert reason("local_datetime_to_instant", bad).startswith("is not a real date-time")
 
 
+class TestHl7DatetimeToDatetime:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("20240521112000+0100", "2024-05-21T11:20:00+01:00"),
+            ("20240521112000-0500", "2024-05-21T11:20:00-05:00"),
+            ("20240521112000.25+0000", "2024-05-21T11:20:00.25+00:00"),
+            ("202405211120", "2024-05-21T11:20:00+01:00"),
+            ("2024012111", "2024-01-21T11:00:00+00:00"),
+            ("20240521", "2024-05-21"),
+            ("20240521+0100", "2024-05-21"),
+            ("202405", "2024-05"),
+            ("2024", "2024"),
+        ],
+    )
+    def test_keeps_the_senders_precision(self, value: str, expected: str) -> None:
+        assert call("hl7_datetime_to_datetime", value) == (expected, [])
+
+    def test_times_without_an_offset_are_read_in_the_zone(self) -> None:
+        assert call("hl7_datetime_to_datetime", "20240521112000", zone="UTC") == (
+            "2024-05-21T11:20:00+00:00",
+            [],
+        )
+        assert reason("hl7_datetime_to_datetime", "20260329013000").startswith(
+            "names a time that did not exist"
+        )
+        _, warnings = call("hl7_datetime_to_datetime", "20241027013000")
+        assert "clocks went back" in warnings[0]
+
+    @pytest.mark.parametrize(
+        ("bad", "message"),
+        [
+            ("2024-05-21", "is not an HL7 date-time"),
+            ("2024052", "is not an HL7 date-time"),
+            ("20240230", "is not a real date"),
+            ("20241301", "is not a real date"),
+            ("00000101", "is not a real date"),
+            ("20240521246000", "is not a real time of day"),
+            ("20240521120000+1500", "impossible UTC offset"),
+            ("20240521120000+0160", "impossible UTC offset"),
+        ],
+    )
+    def test_not_an_hl7_date_time(self, bad: str, message: str) -> None:
+        assert message in reason("hl7_datetime_to_datetime", bad)
+
+    def test_non_text(self) -> None:
+        assert reason("hl7_datetime_to_datetime", ["2024"]).startswith("expected an HL7 date-time")
+        assert call("hl7_datetime_to_datetime", 2024) == ("2024", [])
+
+
+class TestHl7DatetimeToDate:
+    def test_date_part_at_its_precision(self) -> None:
+        assert call("hl7_datetime_to_date", "19400109") == ("1940-01-09", [])
+        assert call("hl7_datetime_to_date", "194001091230+0000") == ("1940-01-09", [])
+        assert call("hl7_datetime_to_date", "194001") == ("1940-01", [])
+
+    def test_not_future(self) -> None:
+        assert call("hl7_datetime_to_date", "20261101", not_future=True)[0] == "2026-11-01"
+        assert call("hl7_datetime_to_date", "202611", not_future=True)[0] == "2026-11"
+        assert reason("hl7_datetime_to_date", "20261102", not_future=True).startswith(
+            "is in the future"
+        )
+        assert reason("hl7_datetime_to_date", "2027", not_future=True).startswith(
+            "is in the future"
+        )
+
+    def test_not_a_date(self) -> None:
+        assert reason("hl7_datetime_to_date", "19400230").startswith("is not a real date")
+
+
+class TestIcd10ToCoding:
+    @pytest.mark.parametrize(
+        ("code", "expected"),
+        [
+            ("R296", "R29.6"),
+            ("R29.6", "R29.6"),
+            ("r29.6", "R29.6"),
+            ("I10X", "I10"),
+            ("I10", "I10"),
+            ("S7200", "S72.00"),
+            ("R29.6X", "R29.6"),
+        ],
+    )
+    def test_dotted_code(self, code: str, expected: str) -> None:
+        assert call("icd10_to_coding", code, system="http://hl7.org/fhir/sid/icd-10")[0] == {
+            "system": "http://hl7.org/fhir/sid/icd-10",
+            "code": expected,
+        }
+
+    def test_display(self) -> None:
+        coding, _ = call(
+            "icd10_to_coding", {"code": "L89", "display": " Pressure ulcer "}, system="s"
+        )
+        assert coding == {"system": "s", "code": "L89", "display": "Pressure ulcer"}
+
+    @pytest.mark.parametrize("bad", ["12", "RXX", "R2A", "R29.A", "R29.666"])
+    def test_not_icd10(self, bad: str) -> None:
+        assert "is not an ICD-10 code" in reason("icd10_to_coding", bad, system="s")
+
+    def test_no_code(self) -> None:
+        assert reason("icd10_to_coding", {"display": "x"}, system="s") == "has no code"
+
+
 class TestNamePartsToHumanName:
     def test_parts(self) -> None:
         parts = {"prefix": "Mrs", "given": ["Dorothy", "Anne Marie"], "family": " Gallagher "}
@@ -266,6 +369,7 @@ JSON = st.recursive(
 OUTPUT_TYPES: Mapping[str, type] = {
     "date": str,
     "instant": str,
+    "dateTime": str,
     "boolean": bool,
 }
 

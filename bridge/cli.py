@@ -421,8 +421,6 @@ def ingest(
     from adapters.base import AdapterError
     from bridge.core.clock import SystemClock
     from bridge.ingest.service import Ingestor, IngestOutcome, ingest_stream
-    from bridge.mapping import Mappings
-    from bridge.store.crypto import StoreCrypto
     from bridge.store.db import make_session_factory
 
     if system not in SYSTEMS:
@@ -432,10 +430,7 @@ def ingest(
         adapter = _adapter(system, paths)
     except AdapterError as exc:
         _fail(exc.reason)
-    mappings = Mappings.load(settings.mappings_dir)
-    ingestor = Ingestor(
-        mappings=mappings, crypto=StoreCrypto.from_settings(settings), clock=SystemClock()
-    )
+    ingestor = Ingestor.from_settings(settings, SystemClock())
     seen = 0
 
     def progress(_outcome: IngestOutcome) -> None:
@@ -473,18 +468,12 @@ def mllp_serve(
     from bridge.ingest.mllp import MllpIngest
     from bridge.ingest.mllp import serve as serve_mllp
     from bridge.ingest.service import Ingestor
-    from bridge.mapping import Mappings
-    from bridge.store.crypto import StoreCrypto
     from bridge.store.db import make_session_factory
 
     settings = _settings()
     configure_logging(settings.log_level)
     clock = SystemClock()
-    ingestor = Ingestor(
-        mappings=Mappings.load(settings.mappings_dir),
-        crypto=StoreCrypto.from_settings(settings),
-        clock=clock,
-    )
+    ingestor = Ingestor.from_settings(settings, clock)
     with _engine(settings) as engine:
         service = MllpIngest(
             factory=make_session_factory(engine), ingestor=ingestor, clock=clock, strict=strict
@@ -565,15 +554,13 @@ def dead_letters_reprocess(
     from bridge.core.clock import SystemClock
     from bridge.ingest.reprocess import reprocess
     from bridge.ingest.service import Ingestor, IngestSummary
-    from bridge.mapping import Mappings
-    from bridge.store.crypto import StoreCrypto
     from bridge.store.db import make_session_factory, transaction
     from bridge.store.inbound import DeadLetterRepository
 
     settings = _settings()
     clock = SystemClock()
-    crypto = StoreCrypto.from_settings(settings)
-    ingestor = Ingestor(mappings=Mappings.load(settings.mappings_dir), crypto=crypto, clock=clock)
+    ingestor = Ingestor.from_settings(settings, clock)
+    crypto = ingestor.crypto
     audit = audit_log_from_settings(settings, clock)
     actor = Actor(f"cli:{getpass.getuser()}", ("integration_engineer",))
     summary = IngestSummary()

@@ -22,7 +22,6 @@ from bridge.core.settings import Settings
 from bridge.ingest.mllp import MllpIngest
 from bridge.ingest.service import Ingestor, IngestOutcome, IngestSummary, ingest_stream
 from bridge.mapping import Mappings
-from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_session_factory
 
 
@@ -70,8 +69,8 @@ def load_sample(settings: Settings, engine: Engine, sample: Path) -> LoadResult:
             field="sample",
         )
     clock = SystemClock()
-    mappings = Mappings.load(settings.mappings_dir)
-    ingestor = Ingestor(mappings=mappings, crypto=StoreCrypto.from_settings(settings), clock=clock)
+    ingestor = Ingestor.from_settings(settings, clock)
+    mappings = ingestor.mappings
     factory = make_session_factory(engine)
     result = LoadResult()
 

@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 from bridge import __version__
 from bridge.api.errors import install_error_handlers
 from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from bridge.api.routers import admin, audit, fhir, health
+from bridge.api.routers import admin, audit, fhir, health, matches
+from bridge.api.routers import consent as consent_routes
 from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
 from bridge.core.clock import Clock, SystemClock
@@ -82,7 +83,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.mappings = Mappings.load(settings.mappings_dir, strict=False)
     install_error_handlers(app)
     app.include_router(health.router)
+    # Before the generic FHIR routes: /fhir/Consent/{id} must reach the consent handlers.
+    app.include_router(consent_routes.router)
     app.include_router(fhir.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
+    app.include_router(matches.router)
     return app

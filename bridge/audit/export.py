@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from bridge.audit.chain import CHAINED_FIELDS
 from bridge.core.clock import fhir_instant
 
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -32,23 +33,8 @@ _SHAPE: dict[str, tuple[str, dict[str, str]]] = {
 _OUTCOME = {"permit": "0", "success": "0", "partial": "0", "deny": "4", "failure": "8"}
 _PURPOSE = {"direct-care": ("TREAT", "treatment"), "break-glass": ("ETREAT", "emergency")}
 
-CSV_COLUMNS = (
-    "seq",
-    "recorded_at",
-    "actor_user",
-    "actor_roles",
-    "actor_org",
-    "actor_team",
-    "action",
-    "person_id",
-    "outcome",
-    "purpose",
-    "break_glass",
-    "request_id",
-    "client_address",
-    "detail",
-    "hash",
-)
+# Every chained column, then the hash: an exported row can be checked against the chain.
+CSV_COLUMNS = (*CHAINED_FIELDS, "hash")
 
 
 def to_audit_event(row: Any, *, observer: str = "carebridge") -> dict[str, Any]:

@@ -28,11 +28,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "fhir.read": frozenset({Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}),
     # PUT and DELETE write straight into the store; only administrators and the sync job.
     "fhir.write": frozenset({Role.ADMIN, Role.SYNC_SERVICE}),
+    # Recording a person's consent decision is part of the job of those who ask for it;
+    # reading the records back (e.g. for a review or a subject access request) is IG's.
+    "consent.write": frozenset({Role.SOCIAL_WORKER, Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER}),
+    "consent.read": frozenset({Role.IG_OFFICER}),
     # The audit log says who saw whose data: information governance only.
     "audit.read": frozenset({Role.IG_OFFICER}),
     # Mapping specs and previews: integration engineers configure the mappings.
     "mappings.read": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
     "mappings.preview": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
+    # The identity review queue: integration engineers and IG decide whether two records
+    # are one human (accepting links them, so their data is shown together).
+    "identity.review": frozenset({Role.INTEGRATION_ENGINEER, Role.IG_OFFICER, Role.ADMIN}),
 }
 
 

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.core.errors import ConfigurationError
@@ -73,6 +73,21 @@ class Settings(BaseSettings):
         None,
         description="mapping specs, concept maps and cases; default the shipped `mappings` package",
     )
+    match_auto_threshold: float = Field(
+        14.0, description="identity: link automatically at or above this demographic score"
+    )
+    match_review_threshold: float = Field(
+        8.0, description="identity: queue a pair for review at or above this score"
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_in_order(self) -> Settings:
+        if self.match_review_threshold > self.match_auto_threshold:
+            raise ValueError(
+                "match_review_threshold must not be above match_auto_threshold"
+                f" ({self.match_review_threshold} > {self.match_auto_threshold})"
+            )
+        return self
 
     @cached_property
     def effective_database_url(self) -> str:

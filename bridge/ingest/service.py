@@ -19,12 +19,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import AdapterError, SourceRecord
+from bridge.audit.service import AuditLog, audit_log_from_settings
 from bridge.core.clock import Clock
 from bridge.core.errors import BridgeError, ValidationError
+from bridge.core.settings import Settings
+from bridge.identity import service as identity_service
+from bridge.identity.scoring import Thresholds
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
-from bridge.store.resources import ResourceRepository, SourceRef
+from bridge.store.resources import ResourceRepository, SourceRef, StoredResource
 
 Status = Literal["applied", "unchanged", "stale", "duplicate", "dead_lettered"]
 
@@ -121,13 +125,47 @@ def default_dedupe_key(record: SourceRecord) -> str:
     return f"{record.kind}:{record.id}:{record.version or ''}"
 
 
-class Ingestor:
-    """Applies records with the loaded mapping specs (build once, use per transaction)."""
+@dataclass(frozen=True)
+class Linking:
+    """What linking on ingest needs: the audit log (links are audited) and thresholds."""
 
-    def __init__(self, *, mappings: Mappings, crypto: StoreCrypto, clock: Clock) -> None:
+    audit: AuditLog
+    thresholds: Thresholds
+
+
+class Ingestor:
+    """Applies records with the loaded mapping specs (build once, use per transaction).
+
+    With ``linking`` (every product edge passes it), each stored Patient is linked to a
+    Person and every other resource is attached to its Patient's Person, inside the
+    record's savepoint; without it (unit tests of the pipeline) nothing is linked.
+    """
+
+    def __init__(
+        self,
+        *,
+        mappings: Mappings,
+        crypto: StoreCrypto,
+        clock: Clock,
+        linking: Linking | None = None,
+    ) -> None:
         self.mappings = mappings
         self.crypto = crypto
         self.clock = clock
+        self.linking = linking
+
+    @classmethod
+    def from_settings(cls, settings: Settings, clock: Clock) -> Ingestor:
+        """Build the ingestor every edge uses: configured mappings, keys, audit, thresholds."""
+        return cls(
+            mappings=Mappings.load(settings.mappings_dir),
+            crypto=StoreCrypto.from_settings(settings),
+            clock=clock,
+            linking=Linking(
+                audit=audit_log_from_settings(settings, clock),
+                thresholds=identity_service.thresholds_from_settings(settings),
+            ),
+        )
 
     def apply(
         self,
@@ -188,12 +226,36 @@ class Ingestor:
         refs: list[str] = []
         changed = stale = 0
         for mapped in result.resources:
-            put = repo.put(mapped.resource, source=SourceRef(*mapped.key), source_version=version)
+            # The engine validated every resource it made with the R4B models.
+            put = repo.put(
+                mapped.resource,
+                source=SourceRef(*mapped.key),
+                source_version=version,
+                validated=True,
+            )
+            if put.changed and self.linking is not None:
+                self._link(session, put.stored)
             refs.append(f"{put.stored.resource_type}/{put.stored.id}")
             changed += put.changed
             stale += put.stale
         status: Status = "applied" if changed else ("stale" if stale else "unchanged")
         return IngestOutcome(status, tuple(refs), warnings=tuple(str(w) for w in result.warnings))
+
+    def _link(self, session: Session, stored: StoredResource) -> None:
+        assert self.linking is not None
+        if stored.resource_type == "Patient":
+            identity_service.link_patient(
+                session,
+                patient=stored,
+                crypto=self.crypto,
+                clock=self.clock,
+                audit=self.linking.audit,
+                thresholds=self.linking.thresholds,
+            )
+        else:
+            identity_service.attach_resource(
+                session, resource=stored, crypto=self.crypto, clock=self.clock
+            )
 
     def _dead_letter(
         self,

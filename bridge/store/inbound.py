@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bridge.core.clock import Clock
@@ -17,6 +17,38 @@ from bridge.store.models import DeadLetter, InboundMessage
 
 INBOUND_STATUSES = ("received", "applied", "failed")
 DEAD_LETTER_STATUSES = ("open", "reprocessed", "discarded")
+
+# Every message goes through these on the ingest path: built once (SQLAlchemy caches their
+# compiled form), and on the table, not the ORM class, which skips the ORM's DML layer.
+_INBOUND = InboundMessage.__table__
+_FIND = select(_INBOUND.c.id, _INBOUND.c.status).where(
+    _INBOUND.c.source_system == bindparam("source_system"),
+    _INBOUND.c.dedupe_key == bindparam("dedupe_key"),
+)
+_MARK = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("message_id"))
+    .values(status=bindparam("status"), processed_at=bindparam("processed_at"))
+)
+_SET_REPLY = (
+    update(_INBOUND)
+    .where(_INBOUND.c.id == bindparam("message_id"))
+    .values(reply=bindparam("reply"))
+)
+
+
+def _insert_new_key(dialect: str) -> Insert:
+    """Return an INSERT that does nothing when the key is already stored (and says so)."""
+    # One statement instead of a SELECT and a savepoint round a plain INSERT. PostgreSQL
+    # waits for a concurrent transaction inserting the same key, then does nothing if it
+    # committed; SQLite writers are serialised anyway (BEGIN IMMEDIATE).
+    ins = postgresql.insert(_INBOUND) if dialect == "postgresql" else sqlite.insert(_INBOUND)
+    return ins.on_conflict_do_nothing(index_elements=["source_system", "dedupe_key"]).returning(
+        _INBOUND.c.id
+    )
+
+
+_INSERT_NEW_KEY = {d: _insert_new_key(d) for d in ("postgresql", "sqlite")}
 
 
 @dataclass(frozen=True)
@@ -61,57 +93,43 @@ class InboundRepository:
 
     def record(self, *, source_system: str, channel: str, dedupe_key: str, raw: bytes) -> Received:
         """Keep a raw message; a repeat of a known key is reported as a duplicate, not stored."""
-        existing = self.session.scalars(
-            select(InboundMessage).where(
-                InboundMessage.source_system == source_system,
-                InboundMessage.dedupe_key == dedupe_key,
-            )
-        ).one_or_none()
-        if existing is not None:
-            # A record that failed before (e.g. before a mapping fix) may be applied again.
-            retry = existing.status == "failed"
-            return Received(existing.id, duplicate=not retry, status=existing.status)
         payload, key_id = self.crypto.seal(raw, self._aad(source_system, dedupe_key))
-        row = InboundMessage(
-            source_system=source_system,
-            channel=channel,
-            dedupe_key=dedupe_key,
-            status="received",
-            received_at=self.clock.now(),
-            key_id=key_id,
-            payload=payload,
-        )
-        try:
-            with self.session.begin_nested():
-                self.session.add(row)
-        except IntegrityError:
-            # Another process recorded the same key between our check and insert.
-            other = self.session.scalars(
-                select(InboundMessage).where(
-                    InboundMessage.source_system == source_system,
-                    InboundMessage.dedupe_key == dedupe_key,
-                )
-            ).one()
-            return Received(other.id, duplicate=True, status=other.status)
-        return Received(row.id, duplicate=False, status=row.status)
+        dialect = self.session.get_bind().dialect.name
+        new_id = self.session.execute(
+            _INSERT_NEW_KEY[dialect],
+            {
+                "source_system": source_system,
+                "channel": channel,
+                "dedupe_key": dedupe_key,
+                "status": "received",
+                "received_at": self.clock.now(),
+                "key_id": key_id,
+                "payload": payload,
+            },
+        ).scalar_one_or_none()
+        if new_id is not None:
+            return Received(new_id, duplicate=False, status="received")
+        existing = self.session.execute(
+            _FIND, {"source_system": source_system, "dedupe_key": dedupe_key}
+        ).one()
+        # A record that failed before (e.g. before a mapping fix) may be applied again.
+        retry = existing.status == "failed"
+        return Received(existing.id, duplicate=not retry, status=existing.status)
 
     def mark(self, message_id: int, status: str) -> None:
         """Set a message's processing status (received, applied or failed)."""
         if status not in INBOUND_STATUSES:
             raise ValueError(f"unknown inbound status {status!r}")
         result = self.session.execute(
-            update(InboundMessage)
-            .where(InboundMessage.id == message_id)
-            .values(status=status, processed_at=self.clock.now())
+            _MARK,
+            {"message_id": message_id, "status": status, "processed_at": self.clock.now()},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFoundError(f"inbound message {message_id} does not exist")
 
     def set_reply(self, message_id: int, reply: bytes) -> None:
         """Keep the reply sent for a message (answered again on re-delivery)."""
-        self.session.execute(
-            update(InboundMessage).where(InboundMessage.id == message_id).values(reply=reply)
-        )
+        self.session.execute(_SET_REPLY, {"message_id": message_id, "reply": reply})
 
     def reply(self, message_id: int) -> bytes | None:
         """Return the reply kept for a message, if any."""

@@ -15,7 +15,13 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from bridge.store.crypto import StoreCrypto
-from bridge.store.models import DeadLetter, InboundMessage, ResourceCurrent, ResourceHistory
+from bridge.store.models import (
+    DeadLetter,
+    InboundMessage,
+    MatchCandidate,
+    ResourceCurrent,
+    ResourceHistory,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,11 @@ ENCRYPTED_TABLES: tuple[EncryptedTable, ...] = (
         "dead_letter",
         DeadLetter.__table__,  # type: ignore[arg-type]
         lambda r: f"dead-letter/{r.source_system}/{r.raw_hash}",
+    ),
+    EncryptedTable(
+        "identity_match",
+        MatchCandidate.__table__,  # type: ignore[arg-type]
+        lambda r: f"identity-match/{r.id}",
     ),
 )
 

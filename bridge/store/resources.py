@@ -9,14 +9,15 @@ writers racing on one version exactly one wins, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, Row, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bridge.core.clock import Clock, fhir_instant
@@ -33,6 +34,37 @@ from bridge.store.crypto import StoreCrypto
 from bridge.store.models import IdentifierIndex, ResourceCurrent, ResourceHistory
 
 SOURCE_URI_PREFIX = "urn:carebridge:source:"
+
+# The statements every put runs, built once (SQLAlchemy caches their compiled form) and on
+# the tables rather than the ORM classes, which skips the ORM's DML and loading layers:
+# ingest runs them for every resource of every message.
+_CURRENT = ResourceCurrent.__table__
+_SELECT_CURRENT = select(_CURRENT).where(
+    _CURRENT.c.resource_type == bindparam("b_type"), _CURRENT.c.id == bindparam("b_id")
+)
+_UPDATE_CURRENT = update(_CURRENT).where(
+    _CURRENT.c.resource_type == bindparam("b_type"),
+    _CURRENT.c.id == bindparam("b_id"),
+    _CURRENT.c.version_id == bindparam("b_expected"),
+)
+_INSERT_HISTORY = insert(ResourceHistory.__table__)
+_INDEX = IdentifierIndex.__table__
+_DELETE_INDEX = delete(_INDEX).where(
+    _INDEX.c.resource_type == bindparam("b_type"), _INDEX.c.resource_id == bindparam("b_id")
+)
+_INSERT_INDEX = insert(_INDEX)
+
+
+def _insert_current(dialect: str) -> Insert:
+    """Return an INSERT of a new resource that does nothing if another writer made it."""
+    ins = postgresql.insert(_CURRENT) if dialect == "postgresql" else sqlite.insert(_CURRENT)
+    # An INSERT's rowcount is only kept when asked for (0 here means the conflict).
+    return ins.on_conflict_do_nothing(index_elements=["resource_type", "id"]).execution_options(
+        preserve_rowcount=True
+    )
+
+
+_INSERT_CURRENT = {d: _insert_current(d) for d in ("postgresql", "sqlite")}
 
 
 @dataclass(frozen=True)
@@ -102,10 +134,21 @@ def security_labels_of(resource: dict[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(codes))
 
 
+# Elements whose Patient reference says whose record a resource is ("search by patient").
+_PATIENT_ELEMENTS = ("patient", "subject", "beneficiary")
+# Pseudo-system under which references share the blind index with identifiers.
+REFERENCE_SYSTEM = "urn:carebridge:reference"
+
+
 def _identifier_pairs(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for ident in resource.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             yield str(ident["system"]), str(ident["value"])
+    for element in _PATIENT_ELEMENTS:
+        ref = resource.get(element)
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
+            if ref["reference"].startswith("Patient/"):
+                yield REFERENCE_SYSTEM, ref["reference"]
 
 
 class ResourceRepository:
@@ -178,6 +221,12 @@ class ResourceRepository:
             stmt = stmt.where(ResourceCurrent.resource_type == resource_type)
         return [self._to_stored(r) for r in self.session.scalars(stmt)]
 
+    def find_by_patient(self, resource_type: str, patient_id: str) -> list[StoredResource]:
+        """Return current resources of a type whose patient/subject is ``Patient/<id>``."""
+        return self.find_by_identifier(
+            REFERENCE_SYSTEM, f"Patient/{patient_id}", resource_type=resource_type
+        )
+
     def count(self, resource_type: str | None = None) -> int:
         """Count current, non-deleted resources (of one type, or all)."""
         from sqlalchemy import func
@@ -214,15 +263,22 @@ class ResourceRepository:
         if_match: int | None = None,
         person_id: str | None = None,
         source_version: str | None = None,
+        validated: bool = False,
     ) -> PutResult:
         """Validate and store a resource; a new version only when its content changed.
 
         The id is the resource's own or, for source records, derived from ``source``;
         the two must agree when both are given. ``source_version`` (a UTC ISO 8601 instant
         from the source) makes a write older than the stored one a no-op marked ``stale``.
+        ``validated=True`` is for callers that have just validated the resource with the
+        same R4B models (the mapping engine does, for every resource it makes): validating
+        again would only double the cost.
         """
-        model = validate(resource)
-        content = to_json_dict(model)
+        if validated:
+            model_class(str(resource.get("resourceType")))  # still only known types
+            content = copy.deepcopy(resource)
+        else:
+            content = to_json_dict(validate(resource))
         rtype = content["resourceType"]
         rid = self._resolve_id(content, source)
         content["id"] = rid
@@ -293,8 +349,8 @@ class ResourceRepository:
             self._insert_new(values)
         else:
             self._update_conditional(values, expected=current.version_id)
-        self.session.execute(insert(ResourceHistory).values(**values))
-        self._reindex(rtype, rid, content)
+        self.session.execute(_INSERT_HISTORY, values)
+        self._reindex(rtype, rid, content, new=current is None)
         self.session.flush()
         stored = self._values_to_stored(values, content)
         return PutResult(stored, changed=True, created=current is None or current.deleted)
@@ -348,12 +404,11 @@ class ResourceRepository:
         )
 
     # -- internals ----------------------------------------------------------------------
-    def _current(self, resource_type: str, rid: str) -> ResourceCurrent | None:
+    def _current(self, resource_type: str, rid: str) -> Row[Any] | None:
+        """Return the current row (a plain row: always read afresh, never a cached object)."""
         model_class(resource_type)
-        return self.session.scalars(
-            select(ResourceCurrent)
-            .where(ResourceCurrent.resource_type == resource_type, ResourceCurrent.id == rid)
-            .execution_options(populate_existing=True)
+        return self.session.execute(
+            _SELECT_CURRENT, {"b_type": resource_type, "b_id": rid}
         ).one_or_none()
 
     @staticmethod
@@ -376,25 +431,22 @@ class ResourceRepository:
         return str(given)
 
     def _insert_new(self, values: dict[str, Any]) -> None:
-        try:
-            with self.session.begin_nested():
-                self.session.execute(insert(ResourceCurrent).values(**values))
-        except IntegrityError as exc:
+        # ON CONFLICT DO NOTHING rather than a savepoint round the INSERT: one statement,
+        # and the transaction stays usable on PostgreSQL when another writer won.
+        dialect = self.session.get_bind().dialect.name
+        result = self.session.execute(_INSERT_CURRENT[dialect], values)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
             raise VersionConflictError(
                 f"{values['resource_type']}/{values['id']} was created by another writer",
                 field="id",
-            ) from exc
+            )
 
     def _update_conditional(self, values: dict[str, Any], *, expected: int) -> None:
+        params = {k: v for k, v in values.items() if k not in ("resource_type", "id")}
         result = self.session.execute(
-            update(ResourceCurrent)
-            .where(
-                ResourceCurrent.resource_type == values["resource_type"],
-                ResourceCurrent.id == values["id"],
-                ResourceCurrent.version_id == expected,
-            )
-            .values(**{k: v for k, v in values.items() if k not in ("resource_type", "id")})
-            .execution_options(synchronize_session=False)
+            _UPDATE_CURRENT,
+            params
+            | {"b_type": values["resource_type"], "b_id": values["id"], "b_expected": expected},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise VersionConflictError(
@@ -402,27 +454,26 @@ class ResourceRepository:
                 field="If-Match",
             )
 
-    def _reindex(self, rtype: str, rid: str, content: dict[str, Any]) -> None:
-        self.session.execute(
-            delete(IdentifierIndex).where(
-                IdentifierIndex.resource_type == rtype, IdentifierIndex.resource_id == rid
-            )
-        )
+    def _reindex(self, rtype: str, rid: str, content: dict[str, Any], *, new: bool) -> None:
+        # Index rows only exist for stored resources (never removed physically): a new one
+        # has none to delete, which saves a statement for most ingested resources.
+        if not new:
+            self.session.execute(_DELETE_INDEX, {"b_type": rtype, "b_id": rid})
         tokens = {self.crypto.hasher.index_token(s, v) for s, v in _identifier_pairs(content)}
         if tokens:
             self.session.execute(
-                insert(IdentifierIndex),
+                _INSERT_INDEX,
                 [{"resource_type": rtype, "resource_id": rid, "token": t} for t in sorted(tokens)],
             )
 
-    def _decrypt(self, row: ResourceCurrent | ResourceHistory) -> dict[str, Any] | None:
+    def _decrypt(self, row: ResourceCurrent | ResourceHistory | Row[Any]) -> dict[str, Any] | None:
         if row.payload is None:
             return None
         plain = self.crypto.open(row.payload, _aad(row.resource_type, row.id, row.version_id))
         data: dict[str, Any] = orjson.loads(plain)
         return data
 
-    def _to_stored(self, row: ResourceCurrent | ResourceHistory) -> StoredResource:
+    def _to_stored(self, row: ResourceCurrent | ResourceHistory | Row[Any]) -> StoredResource:
         return StoredResource(
             resource_type=row.resource_type,
             id=row.id,

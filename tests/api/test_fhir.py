@@ -102,6 +102,9 @@ class TestMetadata:
             instance,
             instance + "/_history",
             instance + "/_history/{version_id}",
+            # Consent's own create, update and search (recording decisions).
+            "/fhir/Consent",
+            "/fhir/Consent/{resource_id}",
         }
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.asc import AscAdapter
-from adapters.chs import parse_record
 from bridge.core.clock import FixedClock
 from bridge.core.errors import ValidationError
 from bridge.ingest.reprocess import reparse, reprocess
@@ -138,11 +137,14 @@ class TestReparse:
             b"MSH|^~\\&|CHS|RXX|CAREBRIDGE|CB|20261101090000||ADT^A28^ADT_A05|R1|P|2.4\r"
             b"EVN|A28|20261101090000\rPID|1||CHS0000009^^^RXX^MR||Doe^Jo\r"
         )
-        ingestor = Ingestor(mappings=Mappings.load(), crypto=crypto, clock=clock)
         line = (SAMPLE / "chs" / "extracts" / "problems.jsonl").read_bytes().splitlines()[0]
         with transaction(factory) as s:
-            record = parse_record(hl7, origin="mllp")
-            ingestor.apply(s, record, channel="mllp")  # no spec in this test: dead letter
+            DeadLetterRepository(s, crypto=crypto, clock=clock).add(
+                source_system="chs",
+                channel="mllp",
+                raw=hl7,
+                error=ValidationError("kept for the test", field="PID-3"),
+            )
         with factory() as s:
             dl = DeadLetterRepository(s, crypto=crypto, clock=clock).list()[0]
         again = reparse(dl)

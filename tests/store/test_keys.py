@@ -58,6 +58,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
         "resource_history": {new: 14},
         "inbound_message": {new: 1},
         "dead_letter": {new: 1},
+        "identity_match": {},
     }
     assert old != new
     # The long-running process still has only the old key loaded, and reads the new values.

@@ -276,3 +276,24 @@ class TestConcurrentWriters:
         with factory() as s:
             repo = ResourceRepository(s, crypto=crypto, clock=clock)
             assert [h.version_id for h in repo.history("Patient", "p1")] == [2, 1]
+
+
+class TestFindByPatient:
+    def test_subject_and_patient_references_are_searchable(self, repo: ResourceRepository) -> None:
+        repo.put(patient(rid="p1"))
+        cond = {
+            "resourceType": "Condition",
+            "id": "c1",
+            "code": {"text": "synthetic"},
+            "subject": {"reference": "Patient/p1"},
+        }
+        other = {**cond, "id": "c2", "subject": {"reference": "Patient/p2"}}
+        repo.put(cond)
+        repo.put(other)
+        assert [r.id for r in repo.find_by_patient("Condition", "p1")] == ["c1"]
+        assert [r.id for r in repo.find_by_patient("Condition", "p2")] == ["c2"]
+        assert repo.find_by_patient("Encounter", "p1") == []
+        # Re-pointing the subject moves it in the index.
+        repo.put({**cond, "subject": {"reference": "Patient/p2"}})
+        assert sorted(r.id for r in repo.find_by_patient("Condition", "p2")) == ["c1", "c2"]
+        assert repo.find_by_patient("Condition", "p1") == []

@@ -21,15 +21,25 @@ MAX_PAGE = 500
 MAX_EXPORT = 100_000
 
 
-def _filter(
-    person: str | None,
-    user: str | None,
-    action: str | None,
-    outcome: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    break_glass: bool | None,
+Person = Annotated[str | None, Query(description="person id")]
+User = Annotated[str | None, Query(description="user (token subject)")]
+Action = Annotated[str | None, Query(description="action, e.g. person.read")]
+Outcome = Annotated[str | None, Query(description="permit, deny, partial, success, failure")]
+Since = Annotated[datetime | None, Query(description="from (inclusive), ISO 8601 with zone")]
+Until = Annotated[datetime | None, Query(description="to (exclusive), ISO 8601 with zone")]
+BreakGlass = Annotated[bool | None, Query(description="only break-glass (true) or not")]
+
+
+def audit_filter(
+    person: Person = None,
+    user: User = None,
+    action: Action = None,
+    outcome: Outcome = None,
+    since: Since = None,
+    until: Until = None,
+    break_glass: BreakGlass = None,
 ) -> AuditFilter:
+    """Read the search filters from the query (one definition for search and export)."""
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(
@@ -48,13 +58,7 @@ def _filter(
     )
 
 
-Person = Annotated[str | None, Query(description="person id")]
-User = Annotated[str | None, Query(description="user (token subject)")]
-Action = Annotated[str | None, Query(description="action, e.g. person.read")]
-Outcome = Annotated[str | None, Query(description="permit, deny, partial, success, failure")]
-Since = Annotated[datetime | None, Query(description="from (inclusive), ISO 8601 with zone")]
-Until = Annotated[datetime | None, Query(description="to (exclusive), ISO 8601 with zone")]
-BreakGlass = Annotated[bool | None, Query(description="only break-glass (true) or not")]
+Filter = Annotated[AuditFilter, Depends(audit_filter)]
 
 
 def _entry_json(row: Any) -> dict[str, Any]:
@@ -84,18 +88,11 @@ def search(
     request: Request,
     _principal: Annotated[Principal, Depends(require("audit.read"))],
     session: DbSession,
-    person: Person = None,
-    user: User = None,
-    action: Action = None,
-    outcome: Outcome = None,
-    since: Since = None,
-    until: Until = None,
-    break_glass: BreakGlass = None,
+    flt: Filter,
     before: Annotated[int | None, Query(ge=1, description="page: entries before this seq")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> JSONResponse:
     """Return matching entries and a link to the next (older) page."""
-    flt = _filter(person, user, action, outcome, since, until, break_glass)
     rows = AuditRepository(session).search(flt, limit=limit, before_seq=before)
     body: dict[str, Any] = {"entries": [_entry_json(r) for r in rows]}
     if len(rows) == limit:
@@ -107,17 +104,10 @@ def search(
 def export(
     _principal: Annotated[Principal, Depends(require("audit.read"))],
     session: DbSession,
+    flt: Filter,
     format: Annotated[Literal["fhir", "csv"], Query(description="fhir or csv")] = "fhir",
-    person: Person = None,
-    user: User = None,
-    action: Action = None,
-    outcome: Outcome = None,
-    since: Since = None,
-    until: Until = None,
-    break_glass: BreakGlass = None,
 ) -> Any:
     """Export up to 100,000 entries (oldest first) for a subject access request or review."""
-    flt = _filter(person, user, action, outcome, since, until, break_glass)
     rows = list(reversed(AuditRepository(session).search(flt, limit=MAX_EXPORT)))
     if format == "csv":
         return StreamingResponse(

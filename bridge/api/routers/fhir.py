@@ -28,6 +28,7 @@ from bridge.core.errors import (
     BridgeError,
     InvalidIdentifierError,
     MalformedBodyError,
+    MethodNotAllowedError,
     ValidationError,
 )
 from bridge.core.ids import is_fhir_id
@@ -42,6 +43,12 @@ INTERACTIONS: tuple[str, ...] = ("read", "vread", "history-instance", "update", 
 _MAX_VERSION = 2**31 - 1
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
 _TYPE_PARAM = "resource_type"
+# Records whose history is the point: a change is a new version, never a deletion.
+NEVER_DELETED = {
+    "Consent": "Consents are never deleted: record a withdrawal as a new version"
+    " (PUT with status inactive or a deny provision).",
+    "AuditEvent": "Audit records are never deleted.",
+}
 
 
 class FhirResponse(Response):
@@ -167,17 +174,9 @@ def _audit_read(
     interaction: str,
     items: list[StoredResource],
 ) -> None:
-    """Audit a successful read in its own transaction: no entry, no data (fail closed)."""
+    """Audit a successful read in the request's transaction: no entry, no data."""
     person = next((i.person_id for i in items if i.person_id), None)
-    record = audit_record(
-        request,
-        principal,
-        action="fhir.read",
-        outcome="permit",
-        person_id=person,
-        detail={"interaction": interaction, "resources": [_ref(i) for i in items]},
-    )
-    record_audit(request, resources.session, record)
+    _audit(request, principal, resources, "fhir.read", "permit", interaction, person, items)
 
 
 def _audit_write(
@@ -189,11 +188,24 @@ def _audit_write(
     items: list[StoredResource | str],
 ) -> None:
     """Audit a write in the same transaction as the write."""
+    _audit(request, principal, resources, "fhir.write", "success", interaction, person_id, items)
+
+
+def _audit(
+    request: Request,
+    principal: Principal,
+    resources: ResourceRepository,
+    action: str,
+    outcome: str,
+    interaction: str,
+    person_id: str | None,
+    items: list[StoredResource] | list[StoredResource | str],
+) -> None:
     record = audit_record(
         request,
         principal,
-        action="fhir.write",
-        outcome="success",
+        action=action,
+        outcome=outcome,
         person_id=person_id,
         detail={"interaction": interaction, "resources": [_ref(i) for i in items]},
     )
@@ -464,6 +476,8 @@ def delete(
 ) -> Response:
     """Mark a resource deleted: reads then answer 410 Gone, history stays."""
     _check_target(resource_type, resource_id)
+    if resource_type in NEVER_DELETED:
+        raise MethodNotAllowedError(NEVER_DELETED[resource_type], field="method")
     version = resources.delete(resource_type, resource_id, if_match=_if_match(request))
     _audit_write(
         request, principal, resources, "delete", None, [f"{resource_type}/{resource_id}/{version}"]

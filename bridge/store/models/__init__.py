@@ -2,6 +2,13 @@
 
 from bridge.store.models.audit import AuditEntry, AuditHead
 from bridge.store.models.base import Base
+from bridge.store.models.identity import (
+    IdentityLink,
+    IdentityMerge,
+    MatchCandidate,
+    MatchKey,
+    ResourceSubject,
+)
 from bridge.store.models.inbound import DeadLetter, InboundMessage
 from bridge.store.models.resources import IdentifierIndex, ResourceCurrent, ResourceHistory
 
@@ -11,7 +18,12 @@ __all__ = [
     "Base",
     "DeadLetter",
     "IdentifierIndex",
+    "IdentityLink",
+    "IdentityMerge",
     "InboundMessage",
+    "MatchCandidate",
+    "MatchKey",
     "ResourceCurrent",
     "ResourceHistory",
+    "ResourceSubject",
 ]

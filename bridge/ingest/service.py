@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.base import AdapterError, SourceRecord
 from bridge.audit.service import AuditLog, audit_log_from_settings
 from bridge.core.clock import Clock
-from bridge.core.errors import BridgeError, ValidationError
+from bridge.core.errors import BridgeError, ValidationError, VersionConflictError
 from bridge.core.settings import Settings
 from bridge.identity import service as identity_service
 from bridge.identity.scoring import Thresholds
@@ -31,6 +31,10 @@ from bridge.store.inbound import DeadLetterRepository, InboundRepository
 from bridge.store.resources import ResourceRepository, SourceRef, StoredResource
 
 Status = Literal["applied", "unchanged", "stale", "duplicate", "dead_lettered"]
+# How often a record whose resource another writer changed under it is tried again (each
+# try waits for that writer on PostgreSQL; SQLite writers never overlap) before it is
+# dead-lettered like any failure.
+CONFLICT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -185,23 +189,34 @@ class Ingestor:
         )
         if received.duplicate:
             return IngestOutcome("duplicate", inbound_id=received.id)
-        try:
-            with session.begin_nested():
-                outcome = self._map_and_store(session, record)
-                inbound.mark(received.id, "applied")
-        except BridgeError as exc:
-            inbound.mark(received.id, "failed")
-            dl = self._dead_letter(
-                session, record.system, channel, record.kind, record.raw, exc, record.origin
-            )
-            return IngestOutcome(
-                "dead_lettered",
-                error_code=exc.code,
-                error=_reason(exc),
-                dead_letter_id=dl,
-                inbound_id=received.id,
-            )
-        return replace(outcome, inbound_id=received.id)
+        error: BridgeError | None = None
+        for _attempt in range(1 + CONFLICT_RETRIES):
+            try:
+                with session.begin_nested():
+                    outcome = self._map_and_store(session, record)
+                    inbound.mark(received.id, "applied")
+            except VersionConflictError as exc:
+                # Another writer (another MLLP connection carrying the same patient) changed
+                # a resource under us: contention, not a bad record. Try again in a fresh
+                # savepoint, whose statements see what that writer committed.
+                error = exc
+                continue
+            except BridgeError as exc:
+                error = exc
+                break
+            return replace(outcome, inbound_id=received.id)
+        assert error is not None
+        inbound.mark(received.id, "failed")
+        dl = self._dead_letter(
+            session, record.system, channel, record.kind, record.raw, error, record.origin
+        )
+        return IngestOutcome(
+            "dead_lettered",
+            error_code=error.code,
+            error=_reason(error),
+            dead_letter_id=dl,
+            inbound_id=received.id,
+        )
 
     def reject(
         self,

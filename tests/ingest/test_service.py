@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -141,6 +142,40 @@ class TestApply:
             out = ingestor.reject(s, err, system="asc", channel="file", kind="person")
         assert out.status == "dead_lettered"
         assert count(factory, DeadLetter) == 1
+
+
+class TestConcurrentWriters:
+    def test_a_record_racing_another_for_the_same_resource_is_applied_not_dead_lettered(
+        self, factory: sessionmaker[Session], ingestor: Ingestor
+    ) -> None:
+        # Two feeds (MLLP connections) carry records of one patient at once: the second
+        # waits on the first's uncommitted Patient, then finds it already made. That is
+        # contention, not a bad record: it must be applied, not dead-lettered (which an
+        # HL7 sender is told not to resend).
+        row = person_rows()[0]
+        later = person(row, family_name="Renamed", updated_at="2026-10-30T09:00:00+00:00")
+        outcomes: list[str] = []
+
+        def second() -> None:
+            with factory() as s, s.begin():
+                outcomes.append(ingestor.apply(s, later, channel="mllp").status)
+
+        with factory() as s, s.begin():
+            assert ingestor.apply(s, person(row), channel="mllp").status == "applied"
+            racer = threading.Thread(target=second)
+            racer.start()
+            racer.join(0.5)  # PostgreSQL: blocked on our row; SQLite: on BEGIN IMMEDIATE
+            assert racer.is_alive()
+        racer.join(30)
+        assert outcomes == ["applied"]
+        assert count(factory, DeadLetter) == 0
+        pid = stable_id("asc", "person", row["person_id"])
+        with factory() as s:
+            current = ResourceRepository(s, crypto=ingestor.crypto, clock=ingestor.clock).read(
+                "Patient", pid
+            )
+        assert current.version_id == 2
+        assert current.content["name"][0]["family"] == "Renamed"  # type: ignore[index]
 
 
 class TestCrashSafety:

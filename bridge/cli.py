@@ -93,6 +93,10 @@ def token(
     org: Annotated[str | None, typer.Option(help="ODS code of the user's organisation")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     ttl: Annotated[int | None, typer.Option(help="lifetime in minutes")] = None,
+    care_role: Annotated[
+        list[str] | None,
+        typer.Option(help="job role the sharing policy knows, repeatable: safeguarding_lead…"),
+    ] = None,
 ) -> None:
     """Mint a development bearer token (refused in production mode)."""
     from bridge.auth.tokens import mint_dev_token
@@ -100,7 +104,14 @@ def token(
     settings = _settings()
     try:
         tok = mint_dev_token(
-            settings, user=user, roles=role, team=team, org=org, name=name, ttl_minutes=ttl
+            settings,
+            user=user,
+            roles=role,
+            team=team,
+            org=org,
+            name=name,
+            ttl_minutes=ttl,
+            care_roles=care_role or (),
         )
     except (BridgeError, ValueError) as exc:
         _fail(str(exc))

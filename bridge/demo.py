@@ -8,10 +8,13 @@ message at a time, exactly as if a sender had delivered them. Nothing here maps 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.asc import AscAdapter
 from adapters.base import AdapterError, SourceRecord
@@ -23,6 +26,17 @@ from bridge.ingest.mllp import MllpIngest
 from bridge.ingest.service import Ingestor, IngestOutcome, IngestSummary, ingest_stream
 from bridge.mapping import Mappings
 from bridge.store.db import make_session_factory
+from bridge.store.resources import ResourceRepository
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """A person of the sample and the worker allocated to them (ids only)."""
+
+    person_id: str
+    worker: str
+    team: str
+    family_name: str
 
 
 @dataclass
@@ -33,6 +47,8 @@ class LoadResult:
     acks: dict[str, int] = field(default_factory=dict)
     patients: list[str] = field(default_factory=list)
     skipped_kinds: set[str] = field(default_factory=set)
+    # A person to show with consent and one without, each with their allocated worker.
+    examples: dict[str, DemoPerson] = field(default_factory=dict)
 
     def as_text(self) -> str:
         """Summarise the load in a few lines per source."""
@@ -107,7 +123,74 @@ def load_sample(settings: Settings, engine: Engine, sample: Path) -> LoadResult:
         system="chs",
         channel="file",
     )
+    result.examples = _examples(sample, factory, ingestor)
     return result
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    if not path.is_file():
+        return rows  # a sample without that export
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # the sample's deliberately broken lines
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _examples(
+    sample: Path, factory: sessionmaker[Session], ingestor: Ingestor
+) -> dict[str, DemoPerson]:
+    """Pick, from the sample's own files, a person whose consent lets their allocated
+    worker see community health records, and one with no recorded consent (ids only)."""
+    asc = sample / "asc"
+    names = {r["person_id"]: r.get("family_name") or "" for r in _rows(asc / "persons.jsonl")}
+    open_allocations = [
+        r for r in _rows(asc / "allocations.jsonl") if not r.get("end_date") and r.get("team_id")
+    ]
+    consents: dict[str, list[dict[str, Any]]] = {}
+    for r in _rows(asc / "consents.jsonl"):
+        consents.setdefault(r["person_id"], []).append(r)
+    today = ingestor.clock.now().date().isoformat()
+    system = ingestor.mappings.config.get("asc_person_system", "")
+    found: dict[str, DemoPerson] = {}
+    with factory() as session:
+        repo = ResourceRepository(session, crypto=ingestor.crypto, clock=ingestor.clock)
+        for alloc in sorted(open_allocations, key=lambda r: r["allocation_id"]):
+            decisions = sorted(
+                consents.get(alloc["person_id"], []), key=lambda r: r["decision_date"]
+            )
+            latest = decisions[-1] if decisions else None
+            if latest is None:
+                kind = "withheld"
+            elif latest["decision"] == "agreed" and (latest.get("valid_until") or "9") > today:
+                kind = "consented"
+            else:
+                continue
+            if kind in found:
+                continue
+            patients = repo.find_by_identifier(system, alloc["person_id"], resource_type="Patient")
+            person_id = patients[0].person_id if patients else None
+            if person_id is None:
+                continue
+            records = repo.find_by_person(person_id)
+            if not any(
+                r.source and r.source.system == "chs" and r.resource_type != "Patient"
+                for r in records
+            ):
+                continue  # nothing from community health to show or withhold
+            found[kind] = DemoPerson(
+                person_id, alloc["worker_id"], alloc["team_id"], names.get(alloc["person_id"], "")
+            )
+    return found
+
+
+def settings_org(settings: Settings) -> str:
+    """Return the council's organisation code from the mapping config (the demo's org)."""
+    return str(Mappings.load(settings.mappings_dir).config.get("asc_organisation_code", ""))
 
 
 def try_these(settings: Settings, result: LoadResult, *, host: str, port: int) -> str:
@@ -131,6 +214,41 @@ def try_these(settings: Settings, result: LoadResult, *, host: str, port: int) -
         name="Demo Social Worker",
     )
     pid = result.patients[0] if result.patients else "<id>"
+    council = settings_org(settings)
+    person_lines: list[str] = []
+    for kind, words in (
+        ("consented", "consent recorded: community health items shown, each with why"),
+        ("withheld", "no consent recorded: health items withheld, with the reasons"),
+    ):
+        ex = result.examples.get(kind)
+        if ex is None:
+            continue
+        tok = mint_dev_token(
+            settings,
+            user=ex.worker,
+            roles=["social_worker"],
+            team=ex.team,
+            org=council,
+            name=f"Demo social worker {ex.worker}",
+        )
+        var = f"SW_{kind.upper()}"
+        person_lines += [
+            f"  # {ex.worker} of team {ex.team} supports this person; {words}",
+            f"  export {var}='{tok}'",
+            f'  curl -s -H "Authorization: Bearer ${var}" "{base}/persons?q={ex.family_name}"',
+            f'  curl -s -H "Authorization: Bearer ${var}" {base}/persons/{ex.person_id}/view',
+            "",
+        ]
+    if len(result.examples) == 2:
+        a, b = result.examples["consented"], result.examples["withheld"]
+        if a.team != b.team:
+            person_lines += [
+                "  # a worker with no care relationship gets 403 with the reason:",
+                f'  curl -s -H "Authorization: Bearer $SW_CONSENTED" {base}/persons/'
+                f"{b.person_id}/view",
+                "",
+            ]
+    persons = "\n".join(person_lines)
     return f"""
 carebridge demo is starting on {base}  (Ctrl-C stops it)
 
@@ -143,8 +261,11 @@ Try:
   curl -s -H "Authorization: Bearer $NURSE" {base}/fhir/Patient/{pid}/_history
   curl -s -H "Authorization: Bearer $NURSE" {base}/fhir/metadata
 
+The unified person view (docs/person-view.md):
+{persons}
   export SW='{social}'
-  curl -s -H "Authorization: Bearer $SW" {base}/fhir/Patient/{pid}    # 403 until the consent gate
+  curl -s -H "Authorization: Bearer $SW" {base}/fhir/Patient/{pid}    # 403: social workers
+                                                   # see health data only through /persons
 
   API pages:      {base}/docs
   More tokens:    .venv/bin/carebridge token --user me --role ig_officer

@@ -123,6 +123,30 @@ class TestDemo:
             r = client.get(f"/fhir/Patient/{pid}", headers={"Authorization": f"Bearer {nurse}"})
             assert r.status_code == 200
             assert r.json()["meta"]["source"] == "urn:carebridge:source:asc"
+            # The printed person-view examples work as the README says.
+            out = result.output
+            consented = out.split("export SW_CONSENTED='")[1].split("'")[0]
+            withheld = out.split("export SW_WITHHELD='")[1].split("'")[0]
+            shown_url = out.split('$SW_CONSENTED" ')[2].split()[0]
+            hidden_url = out.split('$SW_WITHHELD" ')[2].split()[0]
+            shown = client.get(
+                shown_url.removeprefix("http://127.0.0.1:8000"),
+                headers={"Authorization": f"Bearer {consented}"},
+            ).json()
+            assert shown["access"]["decision"] == "permit"
+            chs_items = [
+                i for section in ("alerts", "hospital_activity") for i in shown[section]
+            ] + [i for items in shown["health"].values() for i in items]
+            assert chs_items, "the consented example shows community health items"
+            assert all(
+                "consent" in i["why"][0] for i in chs_items if i["source"]["system"] == "chs"
+            )
+            hidden = client.get(
+                hidden_url.removeprefix("http://127.0.0.1:8000"),
+                headers={"Authorization": f"Bearer {withheld}"},
+            ).json()
+            assert {w["reason"] for w in hidden["withheld"]} == {"no-consent"}
+            assert all(not items for items in hidden["health"].values())
         # Loading again changes nothing: same ids, no new versions.
         again = runner.invoke(
             app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]

@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from bridge import __version__
+from bridge.access import AccessConfig, AccessGate
 from bridge.api.errors import install_error_handlers
 from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from bridge.api.routers import admin, audit, fhir, health, matches
+from bridge.api.routers import admin, audit, break_glass, fhir, health, matches, persons
 from bridge.api.routers import consent as consent_routes
 from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
@@ -81,11 +82,20 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.audit = audit_log_from_settings(settings, app.state.clock)
     # Specs are compiled once per app; problems are reported by GET /admin/mappings.
     app.state.mappings = Mappings.load(settings.mappings_dir, strict=False)
+    app.state.gate = AccessGate(
+        consent_engine,
+        app.state.audit,
+        AccessConfig.from_mapping_config(app.state.mappings.config),
+        crypto=crypto,
+        clock=app.state.clock,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     # Before the generic FHIR routes: /fhir/Consent/{id} must reach the consent handlers.
     app.include_router(consent_routes.router)
     app.include_router(fhir.router)
+    app.include_router(persons.router)
+    app.include_router(break_glass.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
     app.include_router(matches.router)

@@ -17,6 +17,14 @@ class Principal:
     org: str | None = None
     name: str | None = None
     token_id: str | None = None
+    # Job roles the sharing policy knows (``safeguarding_lead``): they refine what the
+    # consent engine releases and grant no carebridge permission.
+    care_roles: frozenset[str] = frozenset()
+
+    @property
+    def policy_roles(self) -> frozenset[str]:
+        """Return the role names the consent engine is asked about."""
+        return frozenset(r.value for r in self.roles) | self.care_roles
 
     def has(self, permission: str) -> bool:
         """Say whether any of the principal's roles is granted ``permission``."""

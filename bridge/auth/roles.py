@@ -22,7 +22,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # The CapabilityStatement says what the server can do, not what it holds.
     "fhir.metadata": ALL_ROLES,
     # Raw FHIR read, vread and history. Social workers are deliberately absent: they see
-    # health data only through the consent gate (bridge.access, a later issue), which
+    # health data only through the consent gate (bridge.access, /persons), which
     # checks the relationship, the recorded consent and the data's sensitivity first.
     # Granting them raw /fhir reads would bypass all of that.
     "fhir.read": frozenset({Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}),
@@ -37,6 +37,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Mapping specs and previews: integration engineers configure the mappings.
     "mappings.read": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
     "mappings.preview": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
+    # The unified person view, person search and emergency access: social care users, for
+    # whom the sharing policy decides record by record (bridge.access). Health
+    # professionals read their own organisation's records through /fhir instead.
+    "person.view": frozenset({Role.SOCIAL_WORKER}),
+    "person.break_glass": frozenset({Role.SOCIAL_WORKER}),
     # The identity review queue: integration engineers and IG decide whether two records
     # are one human (accepting links them, so their data is shown together).
     "identity.review": frozenset({Role.INTEGRATION_ENGINEER, Role.IG_OFFICER, Role.ADMIN}),

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -116,6 +117,7 @@ def mint_dev_token(
     name: str | None = None,
     ttl_minutes: int | None = None,
     now: datetime | None = None,
+    care_roles: Iterable[str] = (),
 ) -> str:
     """Mint a development bearer token signed with the development key."""
     key = _load_dev_key(settings)
@@ -144,6 +146,15 @@ def mint_dev_token(
     for claim, value in (("team", team), ("org", org), ("name", name)):
         if value is not None:
             claims[claim] = value
+    care = sorted({str(r).strip() for r in care_roles})
+    for value in care:
+        if not _CARE_ROLE.fullmatch(value):
+            raise ValidationError(
+                f"care role {value!r} must be a policy role name (a-z, 0-9, _)",
+                field="care_roles",
+            )
+    if care:
+        claims["care_roles"] = care
     kid = _public_jwk(key.public_key())["kid"]
     return jwt.encode(claims, key, algorithm=DEV_ALGORITHM, headers={"kid": kid})
 
@@ -319,6 +330,22 @@ def _optional_str(claims: dict[str, Any], claim: str) -> str | None:
     return value
 
 
+_CARE_ROLE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def _care_roles(claims: dict[str, Any]) -> frozenset[str]:
+    raw = claims.get("care_roles")
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(
+        isinstance(r, str) and _CARE_ROLE.fullmatch(r) for r in raw
+    ):
+        raise AuthenticationError(
+            "token claim 'care_roles' must be a list of policy role names (a-z, 0-9, _)"
+        )
+    return frozenset(raw)
+
+
 def _principal(claims: dict[str, Any]) -> Principal:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip():
@@ -346,4 +373,5 @@ def _principal(claims: dict[str, Any]) -> Principal:
         org=_optional_str(claims, "org"),
         name=_optional_str(claims, "name"),
         token_id=_optional_str(claims, "jti"),
+        care_roles=_care_roles(claims),
     )

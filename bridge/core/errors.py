@@ -152,6 +152,13 @@ class PermissionDeniedError(BridgeError):
     title = "Forbidden"
 
 
+class AccessDeniedError(PermissionDeniedError):
+    """The sharing policy lets the caller see nothing of this person; ``reasons`` say why."""
+
+    code = "BRIDGE-0302"
+    title = "Access to this person refused"
+
+
 class CryptoError(BridgeError):
     """A stored value could not be decrypted or a key is missing."""
 

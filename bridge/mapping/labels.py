@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 LOCAL_LABEL_SYSTEM = "https://carebridge.example.org/fhir/CodeSystem/security-label"
 MAPPING_SPEC_TAG_SYSTEM = "https://carebridge.example.org/fhir/CodeSystem/mapping-spec"
 
@@ -25,6 +26,9 @@ LABELS: dict[str, tuple[str, str, str]] = {
     "STD": (V3_ACT_CODE, "STD", "sexually transmitted disease information sensitivity"),
     "HIV": (V3_ACT_CODE, "HIV", "HIV/AIDS information sensitivity"),
     "SAFEGUARDING": (LOCAL_LABEL_SYSTEM, "SAFEGUARDING", "safeguarding information"),
+    # On a Patient: restricted demographics (a sensitive address). The access gate then
+    # withholds address and contact details of every record of the person.
+    "R": (V3_CONFIDENTIALITY, "R", "restricted"),
 }
 _BY_CODING = {(system, code): name for name, (system, code, _) in LABELS.items()}
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge.store.crypto import StoreCrypto
 from bridge.store.models import (
+    BreakGlassRecord,
     DeadLetter,
     InboundMessage,
     MatchCandidate,
@@ -58,6 +59,11 @@ ENCRYPTED_TABLES: tuple[EncryptedTable, ...] = (
         "identity_match",
         MatchCandidate.__table__,  # type: ignore[arg-type]
         lambda r: f"identity-match/{r.id}",
+    ),
+    EncryptedTable(
+        "break_glass",
+        BreakGlassRecord.__table__,  # type: ignore[arg-type]
+        lambda r: f"break-glass/{r.id}",
     ),
 )
 

@@ -140,10 +140,45 @@ _PATIENT_ELEMENTS = ("patient", "subject", "beneficiary")
 REFERENCE_SYSTEM = "urn:carebridge:reference"
 
 
+# Pseudo-system under which the workers and teams involved in a resource are indexed
+# (``<system>|<value>`` of the identifier naming them): "whose caseload is this person in".
+INVOLVED_SYSTEM = "urn:carebridge:involved"
+# Where a resource names who is involved: CareTeam participants (member, onBehalfOf),
+# a referral's performer, an episode's care manager and team.
+_INVOLVED_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "CareTeam": (("participant", "member"), ("participant", "onBehalfOf")),
+    "ServiceRequest": (("performer",),),
+    "EpisodeOfCare": (("careManager",), ("team",)),
+}
+
+
+def involved_identifiers(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Yield (system, value) of the identifiers naming the workers and teams involved."""
+    for path in _INVOLVED_PATHS.get(str(resource.get("resourceType")), ()):
+        nodes: list[Any] = [resource]
+        for step in path:
+            nxt: list[Any] = []
+            for node in nodes:
+                value = node.get(step) if isinstance(node, dict) else None
+                nxt.extend(value if isinstance(value, list) else [value])
+            nodes = nxt
+        for ref in nodes:
+            ident = ref.get("identifier") if isinstance(ref, dict) else None
+            if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
+                yield str(ident["system"]), str(ident["value"])
+
+
+def involved_token_value(system: str, value: str) -> str:
+    """Return the value indexed under ``INVOLVED_SYSTEM`` for a worker or team identifier."""
+    return f"{system}|{value}"
+
+
 def _identifier_pairs(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for ident in resource.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             yield str(ident["system"]), str(ident["value"])
+    for system, value in involved_identifiers(resource):
+        yield INVOLVED_SYSTEM, involved_token_value(system, value)
     for element in _PATIENT_ELEMENTS:
         ref = resource.get(element)
         if isinstance(ref, dict) and isinstance(ref.get("reference"), str):
@@ -226,6 +261,34 @@ class ResourceRepository:
         return self.find_by_identifier(
             REFERENCE_SYSTEM, f"Patient/{patient_id}", resource_type=resource_type
         )
+
+    def find_by_person(self, person_id: str) -> list[StoredResource]:
+        """Return the current, non-deleted resources linked to a Person (any type)."""
+        rows = self.session.scalars(
+            select(ResourceCurrent)
+            .where(ResourceCurrent.person_id == person_id, ResourceCurrent.deleted.is_(False))
+            .order_by(ResourceCurrent.resource_type, ResourceCurrent.id)
+        )
+        return [self._to_stored(r) for r in rows]
+
+    def persons_involving(self, system: str, value: str) -> set[str]:
+        """Return the Persons of resources naming this worker or team as involved."""
+        token = self.crypto.hasher.index_token(INVOLVED_SYSTEM, involved_token_value(system, value))
+        rows = self.session.scalars(
+            select(ResourceCurrent.person_id)
+            .join(
+                IdentifierIndex,
+                (IdentifierIndex.resource_type == ResourceCurrent.resource_type)
+                & (IdentifierIndex.resource_id == ResourceCurrent.id),
+            )
+            .where(
+                IdentifierIndex.token == token,
+                ResourceCurrent.deleted.is_(False),
+                ResourceCurrent.person_id.is_not(None),
+            )
+            .distinct()
+        )
+        return {str(r) for r in rows}
 
     def count(self, resource_type: str | None = None) -> int:
         """Count current, non-deleted resources (of one type, or all)."""

@@ -19,7 +19,7 @@ def _permission_rows() -> dict[str, frozenset[Role]]:
     columns = [c.strip() for c in header.strip("|").split("|")]
     rows: dict[str, frozenset[Role]] = {}
     for line in lines:
-        match = re.match(r"^\| `([a-z.]+)` \|", line)
+        match = re.match(r"^\| `([a-z_.]+)` \|", line)
         if not match:
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -39,6 +39,8 @@ class TestApiDoc:
             "{resource_type}": "{type}",
             "{resource_id}": "{id}",
             "{version_id}": "{versionId}",
+            "{person_id}": "{id}",
+            "{record_id}": "{id}",
         }
         for route in iter_route_contexts(app.routes):
             if route.path in {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}:

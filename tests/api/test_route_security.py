@@ -18,7 +18,13 @@ PUBLIC = {"/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"
 # Routes every role may use, so no role can be refused (asserted, not assumed).
 OPEN_TO_EVERY_ROLE = {("GET", "/fhir/metadata")}
 # A plausible value for each path parameter; a new parameter name must be added here.
-PARAM_VALUES = {"resource_type": "Patient", "resource_id": "p1", "version_id": "1"}
+PARAM_VALUES = {
+    "resource_type": "Patient",
+    "resource_id": "p1",
+    "version_id": "1",
+    "person_id": "person-1",
+    "record_id": "bg-1",
+}
 
 Headers = Callable[..., dict[str, str]]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -9,6 +10,7 @@ from sqlalchemy import Engine
 from bridge.core.clock import FixedClock
 from bridge.core.crypto import Hasher, KeyRing
 from bridge.core.errors import ValidationError
+from bridge.store.access import BreakGlassRepository
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_session_factory, transaction
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
@@ -36,6 +38,18 @@ def test_rotation_reencrypts_all_tables_in_batches(
         DeadLetterRepository(s, crypto=crypto, clock=clock).add(
             source_system="asc", channel="file", raw=b"{broken", error=ValidationError("bad")
         )
+        BreakGlassRepository(s, crypto=crypto).add(
+            record_id="bg-1",
+            user="W1",
+            roles=("social_worker",),
+            org=None,
+            team="T1",
+            person_id="person-1",
+            reason="Found collapsed at home, need medication history",
+            started_at=clock.now(),
+            expires_at=clock.now() + timedelta(hours=4),
+            audit_seq=None,
+        )
     old = crypto.keyring.active
 
     # A second process (the CLI) rotates; this process notices on its next read of a new value.
@@ -50,7 +64,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
             total += n
             if n == 0:
                 break
-    assert total == 7 + 14 + 1 + 1
+    assert total == 7 + 14 + 1 + 1 + 1
     with factory() as s:
         usage = key_usage(s)
     assert usage == {
@@ -59,6 +73,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
         "inbound_message": {new: 1},
         "dead_letter": {new: 1},
         "identity_match": {},
+        "break_glass": {new: 1},
     }
     assert old != new
     # The long-running process still has only the old key loaded, and reads the new values.
@@ -67,4 +82,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
         assert repo.read("Patient", "p3").content["name"][0]["given"] == ["Changed"]  # type: ignore[index]
         assert repo.vread("Patient", "p3", 1).content["name"][0]["given"] == ["Adaeze"]  # type: ignore[index]
         assert DeadLetterRepository(s, crypto=crypto, clock=clock).list()[0].raw == b"{broken"
+        bg = BreakGlassRepository(s, crypto=crypto).get("bg-1")
+        assert bg is not None
+        assert bg.reason == "Found collapsed at home, need medication history"
     assert crypto.keyring.active == new

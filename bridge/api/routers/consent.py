@@ -27,6 +27,7 @@ from bridge.api.routers.fhir import (
 from bridge.auth.principal import Principal
 from bridge.core.errors import BridgeError, FhirValidationError, InvalidIdentifierError
 from bridge.core.ids import is_fhir_id
+from bridge.identity import service as identity_service
 from bridge.store.resources import ResourceRepository, StoredResource
 from consent import ConsentParseError, ConsentRecord
 
@@ -60,6 +61,10 @@ def _store(
     _check_readable(resource)
     result = resources.put(resource, if_match=if_match)
     stored = result.stored
+    # Point the Consent at its patient's Person, so the access gate finds it at once.
+    identity_service.attach_resource(
+        resources.session, resource=stored, crypto=resources.crypto, clock=resources.clock
+    )
     _audit_consent(request, principal, resources, stored, created=result.created)
     headers = _version_headers(request, stored)
     headers["Location"] = headers["Content-Location"]

@@ -1,5 +1,6 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
+from bridge.store.models.access import BreakGlassRecord
 from bridge.store.models.audit import AuditEntry, AuditHead
 from bridge.store.models.base import Base
 from bridge.store.models.identity import (
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "BreakGlassRecord",
     "DeadLetter",
     "IdentifierIndex",
     "IdentityLink",

@@ -1,0 +1,14 @@
+"""The access gate: consent-checked, audited reads of a person's records."""
+
+from bridge.access.gate import AccessGate, PersonAccess, Released, Withheld, denied
+from bridge.access.relationships import AccessConfig, relationships_of
+
+__all__ = [
+    "AccessConfig",
+    "AccessGate",
+    "PersonAccess",
+    "Released",
+    "Withheld",
+    "denied",
+    "relationships_of",
+]

@@ -1,0 +1,192 @@
+"""The unified person view for social care users: search, view, break-glass.
+
+Everything here reads person data through the access gate (``bridge.access``), which asks
+the consent engine about every record and audits the decisions in the request's
+transaction. A refusal (no care relationship) is a 403 that says why; it is audited too,
+so it is returned as a response rather than raised (a raised error rolls the audit back).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pydantic
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from bridge.access.gate import AccessGate, PersonAccess, denied
+from bridge.api.deps import DbSession, audit_record, require
+from bridge.api.errors import error_response
+from bridge.api.routers.fhir import read_body
+from bridge.auth.principal import Principal
+from bridge.core.errors import InvalidIdentifierError, MalformedBodyError
+from bridge.core.ids import is_fhir_id
+from bridge.view import build_view
+from bridge.view.search import MAX_RESULTS, find_persons
+
+router = APIRouter(prefix="/persons", tags=["persons"])
+PersonId = Annotated[str, Path(description="the Person id (from /persons?q=)")]
+
+_ERRORS_DOC: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid bearer token"},
+    403: {"description": "No permission, or no care relationship (reasons given)"},
+    404: {"description": "No such person"},
+}
+
+
+class BreakGlassRequest(pydantic.BaseModel):
+    """Emergency access: why it is needed, in words IG will review."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    reason: str = pydantic.Field(min_length=1, max_length=2000)
+
+
+def _gate(request: Request) -> AccessGate:
+    gate: AccessGate = request.app.state.gate
+    return gate
+
+
+def _check_id(person_id: str) -> None:
+    if not is_fhir_id(person_id):
+        raise InvalidIdentifierError(
+            "A person id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'.", field="id"
+        )
+
+
+def _source_names(gate: AccessGate) -> dict[str, str]:
+    return {name: src.text for name, src in gate.engine.policy.sources.items()}
+
+
+# -- search -----------------------------------------------------------------------------
+@router.get("", summary="Find a person by NHS number, name or date of birth", responses=_ERRORS_DOC)
+def search(
+    request: Request,
+    principal: Annotated[Principal, Depends(require("person.view"))],
+    session: DbSession,
+    q: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=200,
+            description="an NHS number, a name (all words must match), a date of birth"
+            " (YYYY-MM-DD or DD/MM/YYYY), or a name and a date of birth",
+        ),
+    ],
+) -> JSONResponse:
+    """Return the persons the caller may know exist (a care relationship, or break-glass).
+
+    An NHS number is looked up directly; a name or date of birth is matched within the
+    caller's caseload (persons whose records name the caller or their team). Each person
+    returned is read through the access gate and audited.
+    """
+    hits = find_persons(
+        session,
+        _gate(request),
+        principal,
+        q,
+        audit=audit_record(
+            request, principal, action="person.read", outcome="permit", detail={"view": "search"}
+        ),
+        limit=MAX_RESULTS,
+    )
+    results: list[dict[str, Any]] = [
+        {
+            "id": h.id,
+            "names": h.names,
+            "birth_date": h.birth_date,
+            "nhs_number": h.nhs_number,
+            "view": f"/persons/{h.id}/view",
+        }
+        for h in hits
+    ]
+    return JSONResponse({"count": len(results), "persons": results})
+
+
+# -- view -------------------------------------------------------------------------------
+def _open(
+    request: Request, principal: Principal, session: Session, person_id: str, view: str
+) -> PersonAccess:
+    _check_id(person_id)
+    return _gate(request).open(
+        session,
+        principal,
+        person_id,
+        audit=audit_record(
+            request, principal, action="person.read", outcome="permit", detail={"view": view}
+        ),
+    )
+
+
+@router.get(
+    "/{person_id}/view",
+    summary="The unified view of one person, each item with why it is shown",
+    responses=_ERRORS_DOC,
+)
+def view(
+    request: Request,
+    person_id: PersonId,
+    principal: Annotated[Principal, Depends(require("person.view"))],
+    session: DbSession,
+) -> Response:
+    """Return identity, alerts, involvement, hospital activity, health, carers, withheld."""
+    access = _open(request, principal, session, person_id, "person-view")
+    if not access.screen.permitted:
+        return error_response(denied(access.screen), request.scope)
+    gate = _gate(request)
+    social = frozenset(
+        name for name, src in gate.engine.policy.sources.items() if not src.consent_required
+    )
+    document = build_view(access, source_names=_source_names(gate), social_care_sources=social)
+    return JSONResponse(document, headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/{person_id}/break-glass",
+    summary="Ask for emergency access to a person (audited, reviewed by IG)",
+    status_code=201,
+    responses={
+        **_ERRORS_DOC,
+        422: {"description": "The reason is too short, or the role may not break glass"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BreakGlassRequest.model_json_schema()}},
+        }
+    },
+)
+def break_glass(
+    request: Request,
+    person_id: PersonId,
+    principal: Annotated[Principal, Depends(require("person.break_glass"))],
+    session: DbSession,
+    body: Annotated[bytes, Depends(read_body)],
+) -> JSONResponse:
+    """Start time-limited emergency access; the person view then shows the permitted subset."""
+    _check_id(person_id)
+    try:
+        given = BreakGlassRequest.model_validate_json(body or b"{}")
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        raise MalformedBodyError(f"{where}: {err['msg']}", field=where) from None
+    gate = _gate(request)
+    row = gate.break_glass(
+        session,
+        principal,
+        person_id,
+        reason=given.reason,
+        audit=audit_record(request, principal, action="break-glass", outcome="success"),
+    )
+    return JSONResponse(
+        {
+            "id": row.id,
+            "person": person_id,
+            "started_at": row.started_at.isoformat(),
+            "expires_at": row.expires_at.isoformat(),
+            "review_status": row.review_status,
+            "view": f"/persons/{person_id}/view",
+        },
+        status_code=201,
+    )

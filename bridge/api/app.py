@@ -10,9 +10,19 @@ from starlette.middleware import Middleware
 
 from bridge import __version__
 from bridge.access import AccessConfig, AccessGate
+from bridge.api.deps import AuthFailureLog
 from bridge.api.errors import install_error_handlers
 from bridge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from bridge.api.routers import admin, audit, break_glass, fhir, health, matches, persons
+from bridge.api.routers import (
+    admin,
+    audit,
+    break_glass,
+    fhir,
+    fhir_search,
+    health,
+    matches,
+    persons,
+)
 from bridge.api.routers import consent as consent_routes
 from bridge.audit.service import audit_log_from_settings
 from bridge.auth.tokens import TokenVerifier
@@ -22,6 +32,7 @@ from bridge.core.settings import Settings, load_settings
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_engine, make_session_factory
+from bridge.web import router as web_router
 from consent import ConsentEngine, PolicyError, load_policy
 
 DESCRIPTION = """\
@@ -80,6 +91,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.consent = consent_engine
     app.state.clock = clock or SystemClock()
     app.state.audit = audit_log_from_settings(settings, app.state.clock)
+    app.state.auth_failures = AuthFailureLog()
     # Specs are compiled once per app; problems are reported by GET /admin/mappings.
     app.state.mappings = Mappings.load(settings.mappings_dir, strict=False)
     app.state.gate = AccessGate(
@@ -94,9 +106,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # Before the generic FHIR routes: /fhir/Consent/{id} must reach the consent handlers.
     app.include_router(consent_routes.router)
     app.include_router(fhir.router)
+    # After the generic FHIR routes: GET /fhir/{type} would otherwise shadow /fhir/metadata.
+    app.include_router(fhir_search.router)
     app.include_router(persons.router)
     app.include_router(break_glass.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
     app.include_router(matches.router)
+    # The web pages (bridge.web): same services, signed in by a session cookie.
+    app.include_router(web_router)
     return app

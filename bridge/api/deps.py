@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -22,6 +24,8 @@ from bridge.core.errors import AuthenticationError, PermissionDeniedError, Store
 from bridge.store.crypto import StoreCrypto
 from bridge.store.resources import ResourceRepository
 
+log = logging.getLogger("carebridge.auth")
+
 # Declared for OpenAPI (the "Authorize" button); the header itself is parsed below so a
 # wrong scheme gets a precise message rather than a generic one.
 bearer_scheme = HTTPBearer(auto_error=False, description="JWT from the identity provider")
@@ -41,9 +45,71 @@ def get_principal(
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("The Authorization header must be 'Bearer <token>'.")
     verifier: TokenVerifier = request.app.state.verifier
-    principal = verifier.verify(token.strip())
+    try:
+        principal = verifier.verify(token.strip())
+    except AuthenticationError as exc:
+        failures: AuthFailureLog = request.app.state.auth_failures
+        failures.note(request, exc)
+        raise
     state_of(request.scope)[PRINCIPAL] = principal
     return principal
+
+
+class AuthFailureLog:
+    """Audits refused tokens (``auth.failure``) without letting a flood flood the log.
+
+    Per client address, at most ``per_minute`` entries are written in any clock minute;
+    further failures in that minute are counted, and the next entry written for that
+    address says how many were left out (``detail.suppressed``). Each entry is written in
+    a transaction of its own (the request itself fails with 401 and commits nothing); if
+    it cannot be written the failure is logged and the answer is still 401.
+    """
+
+    def __init__(self, per_minute: int = 10) -> None:
+        self.per_minute = per_minute
+        self._lock = threading.Lock()
+        # address -> (minute, written in that minute, suppressed since the last entry)
+        self._seen: dict[str, tuple[int, int, int]] = {}
+
+    def _admit(self, address: str, minute: int) -> int | None:
+        """Return how many were suppressed before this one, or None to suppress it."""
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {a: v for a, v in self._seen.items() if v[0] == minute}
+            at, written, suppressed = self._seen.get(address, (minute, 0, 0))
+            if at != minute:
+                written = 0
+            if written >= self.per_minute:
+                self._seen[address] = (minute, written, suppressed + 1)
+                return None
+            self._seen[address] = (minute, written + 1, 0)
+            return suppressed
+
+    def note(self, request: Request, error: AuthenticationError) -> None:
+        """Audit one refused token (or count it, past the per-minute limit)."""
+        clock: Clock = request.app.state.clock
+        address = request.client.host if request.client else "unknown"
+        suppressed = self._admit(address, int(clock.now().timestamp() // 60))
+        if suppressed is None:
+            return
+        detail: dict[str, Any] = {"reason": error.detail, "path": request.url.path}
+        if suppressed:
+            detail["suppressed"] = suppressed
+        record = AuditRecord(
+            actor=Actor("unauthenticated"),
+            action="auth.failure",
+            outcome="failure",
+            request_id=request_id_of(request.scope),
+            client_address=address,
+            detail=detail,
+        )
+        factory: sessionmaker[Session] = request.app.state.session_factory
+        try:
+            with factory() as session, session.begin():
+                audit: AuditLog = request.app.state.audit
+                audit.record(session, record)
+        except Exception:
+            log.exception("could not audit a refused token")
 
 
 class RequirePermission:

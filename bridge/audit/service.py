@@ -31,6 +31,7 @@ ACTIONS: frozenset[str] = frozenset(
         "fhir.read",
         "fhir.write",
         "identity.link",
+        "ig.alert",
         "identity.merge",
         "mapping.change",
         "person.read",

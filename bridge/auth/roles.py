@@ -26,6 +26,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # checks the relationship, the recorded consent and the data's sensitivity first.
     # Granting them raw /fhir reads would bypass all of that.
     "fhir.read": frozenset({Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}),
+    # FHIR search, $everything and single reads. Holders of fhir.read get them raw (and
+    # audited); social workers only through the consent gate: withheld items are dropped
+    # and summarised, and what they may not see reads as not found.
+    "fhir.search": frozenset(
+        {Role.SOCIAL_WORKER, Role.HEALTH_PROFESSIONAL, Role.IG_OFFICER, Role.ADMIN}
+    ),
     # PUT and DELETE write straight into the store; only administrators and the sync job.
     "fhir.write": frozenset({Role.ADMIN, Role.SYNC_SERVICE}),
     # Recording a person's consent decision is part of the job of those who ask for it;

@@ -160,9 +160,19 @@ class _Linker:
             for kind, value in scoring.blocking_values(d)
         }
 
-    def sync_person(self, person_id: str, *, replaced_by: str | None = None) -> None:
-        """Write the Person resource from its current links (a new version if it changed)."""
-        links = self.ids.links_of_person(person_id)
+    def sync_person(
+        self,
+        person_id: str,
+        *,
+        replaced_by: str | None = None,
+        links: Sequence[LinkRow] | None = None,
+    ) -> None:
+        """Write the Person resource from its current links (a new version if it changed).
+
+        ``links`` are the Person's current links when the caller knows them already.
+        """
+        if links is None:
+            links = self.ids.links_of_person(person_id)
         person: dict[str, Any] = {"resourceType": "Person", "id": person_id}
         if links:
             person["active"] = True
@@ -180,7 +190,8 @@ class _Linker:
                 person["link"] = [
                     {"target": {"reference": f"Person/{replaced_by}"}, "assurance": "level3"}
                 ]
-        self.resources.put(person)
+        # Valid R4B by construction (validating it returns this very dict): not re-checked.
+        self.resources.put(person, validated=True)
 
     def add_link(
         self,
@@ -206,14 +217,41 @@ class _Linker:
     def ensure_linked(self, patient_id: str) -> LinkRow:
         """Return the Patient's link, giving it a Person of its own if it has none."""
         link = self.ids.active_link(patient_id)
-        if link is not None:
-            return link
+        return link if link is not None else self.new_person(patient_id)
+
+    def new_person(self, patient_id: str, *, first_link: bool = False) -> LinkRow:
+        """Link a Patient that has no active link to a Person of its own; return the link.
+
+        ``first_link=True`` says the Patient was never linked, so its Person (whose id
+        only it gives) has no other links.
+        """
         person_id = person_id_for(patient_id)
-        self.add_link(patient_id, person_id, rule="new", score=None, evidence=_new_evidence())
-        self.sync_person(person_id)
+        at, evidence = self.now(), _new_evidence()
+        link_id = self.ids.add_link(
+            patient_id=patient_id,
+            person_id=person_id,
+            rule="new",
+            score=None,
+            evidence=evidence,
+            at=at,
+            by=self.actor.user,
+        )
+        # The row just written, as reading it back would return it.
+        link = LinkRow(
+            id=link_id,
+            patient_id=patient_id,
+            person_id=person_id,
+            rule="new",
+            score=None,
+            evidence=evidence,
+            created_at=at,
+            created_by=self.actor.user,
+            ended_at=None,
+            ended_reason=None,
+            merge_id=None,
+        )
+        self.sync_person(person_id, links=[link] if first_link else None)
         self.ids.point_at_person([patient_id], person_id)
-        link = self.ids.active_link(patient_id)
-        assert link is not None
         return link
 
     def resolve_pairs_within(self, person_id: str) -> None:
@@ -322,16 +360,40 @@ def link_patient(
     audit: AuditLog | None,
     thresholds: Thresholds,
     actor: Actor = SYSTEM_ACTOR,
+    previous: StoredResource | None = None,
+    created: bool = False,
 ) -> LinkOutcome:
-    """Link a just-stored Patient to the Person of the same human (or a new Person)."""
+    """Link a just-stored Patient to the Person of the same human (or a new Person).
+
+    ``previous`` is the version the store replaced (``PutResult.previous``): when what
+    matching reads (identifiers, names, birth date, sex, postcode, active, links) is the
+    same in both and the Patient is linked, its link stands and nothing is written (an
+    update of a telephone number does not re-run matching; the Patients stored since were
+    compared with this one when they were linked themselves).
+
+    ``created=True`` says the Patient was only just created (``PutResult.previous`` is None
+    after a change): never linked, it has no link, match keys or Person to look up.
+    """
     if patient.resource_type != "Patient":
         raise ValueError(f"link_patient needs a Patient, not a {patient.resource_type}")
     if patient.deleted or patient.content is None:
         return LinkOutcome(patient.id, patient.person_id, "skipped")
-    linker = _Linker(session, crypto=crypto, clock=clock, audit=audit, actor=actor)
     pid = patient.id
+    if (
+        previous is not None
+        and previous.content is not None
+        and not previous.deleted
+        # A merged-away record is linked again: its surviving record may have come since.
+        and patient.content.get("active") is not False
+        and _match_view(previous.content) == _match_view(patient.content)
+    ):
+        current = IdentityRepository(session, crypto=crypto).active_link(pid)
+        if current is not None:
+            return LinkOutcome(pid, current.person_id, "unchanged", current.rule, current.score)
+    linker = _Linker(session, crypto=crypto, clock=clock, audit=audit, actor=actor)
     mine = scoring.demographics(patient.content)
-    linker.ids.set_match_keys(pid, linker.match_keys(mine))
+    keys = linker.match_keys(mine)
+    linker.ids.set_match_keys(pid, keys, new=created)
 
     surviving = _replaced_by(linker, pid, patient.content)
     if surviving is not None and not linker.ids.merge_ids(
@@ -355,13 +417,13 @@ def link_patient(
         )
         return LinkOutcome(pid, done.surviving_person_id, "merged", "merge", merge_id=done.merge_id)
 
-    current = linker.ids.active_link(pid)
+    current = None if created else linker.ids.active_link(pid)
     current_members = (
         {link.patient_id for link in linker.ids.links_of_person(current.person_id)}
         if current
         else {pid}
     )
-    scored = _candidates(linker, pid, mine, exclude=current_members)
+    scored = _candidates(linker, pid, mine, keys, exclude=current_members)
     best_nhs = next((s for s in scored if s.match.nhs_number_match), None)
     autos = [s for s in scored if thresholds.decide(s.match) == "auto"]
     reviews = [s for s in scored if thresholds.decide(s.match) == "review"]
@@ -414,7 +476,7 @@ def link_patient(
             },
         )
     elif current is None:
-        link = linker.ensure_linked(pid)
+        link = linker.new_person(pid, first_link=created)
         outcome = LinkOutcome(pid, link.person_id, "created", "new", evidence=link.evidence)
         linker.record(
             "identity.link",
@@ -427,7 +489,7 @@ def link_patient(
     person_now = outcome.person_id
     members = (
         {link.patient_id for link in linker.ids.links_of_person(person_now)}
-        if person_now
+        if person_now and reviews
         else set()
     )
     asked: set[str | None] = set()
@@ -463,52 +525,60 @@ def link_patient(
     )
 
 
+def _match_view(content: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Return what linking reads from a Patient (equal views link the same way)."""
+    return (scoring.demographics(content), content.get("active"), content.get("link"))
+
+
 def _candidates(
-    linker: _Linker, pid: str, mine: Demographics, *, exclude: set[str]
+    linker: _Linker, pid: str, mine: Demographics, keys: set[str], *, exclude: set[str]
 ) -> list[Scored]:
     """Score the Patients worth comparing with this one, best first, with their Persons."""
-    found: dict[str, StoredResource] = {}
+    found: list[str] = []
     if mine.nhs_number:
-        for other in linker.resources.find_by_identifier(
+        found += linker.resources.ids_by_identifier(
             NHS_NUMBER_SYSTEM, mine.nhs_number, resource_type="Patient"
-        ):
-            found[other.id] = other
-    blocked = linker.ids.patients_sharing_keys(
-        linker.ids.match_keys(pid), exclude=pid, limit=MAX_CANDIDATES
-    )
-    for other_id in blocked:
-        if other_id not in found:
-            other = linker.read_patient(other_id)
-            if other is not None:
-                found[other_id] = other
+        )
+    # The keys just stored for this Patient (set_match_keys), not read back.
+    found += linker.ids.patients_sharing_keys(keys, exclude=pid, limit=MAX_CANDIDATES)
+    # Ids first, content last: only the linked candidates are read (and decrypted), at once.
+    wanted = [i for i in dict.fromkeys(found) if i not in exclude and i != pid]
+    if not wanted:
+        return []
     rejected = linker.ids.rejected_partners(pid)
-    wanted = [i for i in found if i not in exclude and i not in rejected and i != pid]
-    links = linker.ids.active_links(wanted)
+    links = linker.ids.active_links(i for i in wanted if i not in rejected)
+    # One not linked yet is compared with this one when it is linked itself.
+    patients = linker.resources.read_many("Patient", links)
     scored: list[Scored] = []
-    for other_id in wanted:
-        link = links.get(other_id)
-        content = found[other_id].content
-        if link is None or content is None:
-            # Not linked yet: it is compared with this one when it is linked itself.
+    for other_id, other in patients.items():
+        if other.content is None:
             continue
-        match = scoring.compare(mine, scoring.demographics(content))
-        scored.append(Scored(other_id, match, link.person_id))
+        match = scoring.compare(mine, scoring.demographics(other.content))
+        scored.append(Scored(other_id, match, links[other_id].person_id))
     return list(scoring.ranked(scored))
 
 
 def attach_resource(
-    session: Session, *, resource: StoredResource, crypto: StoreCrypto, clock: Clock
+    session: Session,
+    *,
+    resource: StoredResource,
+    crypto: StoreCrypto,
+    clock: Clock,
+    new: bool = False,
 ) -> str | None:
     """Note which Patient a stored resource is about and point it at that Patient's Person.
 
     Returns the Person id (None when the resource names no Patient or it is not linked yet;
-    linking the Patient later points the resource then).
+    linking the Patient later points the resource then). ``new=True`` says the resource
+    was only just created (``PutResult.previous`` is None), so it has no subject to replace.
     """
     if resource.resource_type in ("Patient", "Person"):
         return resource.person_id
     ids = IdentityRepository(session, crypto=crypto)
     patient_id = _subject_patient(resource.content) if resource.content else None
-    ids.set_subject(resource.resource_type, resource.id, patient_id)
+    if patient_id is None and new:
+        return None
+    ids.set_subject(resource.resource_type, resource.id, patient_id, new=new)
     if patient_id is None:
         return None
     link = ids.active_link(patient_id)

@@ -28,7 +28,7 @@ from bridge.identity.scoring import Thresholds
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
-from bridge.store.resources import ResourceRepository, SourceRef, StoredResource
+from bridge.store.resources import PutResult, ResourceRepository, SourceRef
 
 Status = Literal["applied", "unchanged", "stale", "duplicate", "dead_lettered"]
 # How often a record whose resource another writer changed under it is tried again (each
@@ -249,27 +249,33 @@ class Ingestor:
                 validated=True,
             )
             if put.changed and self.linking is not None:
-                self._link(session, put.stored)
+                self._link(session, put)
             refs.append(f"{put.stored.resource_type}/{put.stored.id}")
             changed += put.changed
             stale += put.stale
         status: Status = "applied" if changed else ("stale" if stale else "unchanged")
         return IngestOutcome(status, tuple(refs), warnings=tuple(str(w) for w in result.warnings))
 
-    def _link(self, session: Session, stored: StoredResource) -> None:
+    def _link(self, session: Session, put: PutResult) -> None:
         assert self.linking is not None
-        if stored.resource_type == "Patient":
+        if put.stored.resource_type == "Patient":
             identity_service.link_patient(
                 session,
-                patient=stored,
+                patient=put.stored,
                 crypto=self.crypto,
                 clock=self.clock,
                 audit=self.linking.audit,
                 thresholds=self.linking.thresholds,
+                previous=put.previous,
+                created=put.previous is None,
             )
         else:
             identity_service.attach_resource(
-                session, resource=stored, crypto=self.crypto, clock=self.clock
+                session,
+                resource=put.stored,
+                crypto=self.crypto,
+                clock=self.clock,
+                new=put.previous is None,
             )
 
     def _dead_letter(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,6 +15,18 @@ from bridge.store.models import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
 _HEAD_ID = 1
+# Every audited write runs these, built once (SQLAlchemy caches their compiled form) and
+# on the tables rather than the ORM classes, which skips the ORM's DML layer.
+_HEAD = AuditHead.__table__
+_ENTRY = AuditEntry.__table__
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == _HEAD_ID)
+_INSERT_ENTRY = insert(_ENTRY)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == _HEAD_ID)
+    .values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
 
 
 @dataclass(frozen=True)
@@ -42,9 +54,7 @@ class AuditRepository:
         The lock orders concurrent appends: on PostgreSQL a row lock, on SQLite the
         database write lock every carebridge transaction takes at BEGIN.
         """
-        row = self.session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == _HEAD_ID).with_for_update()
-        ).one_or_none()
+        row = self.session.execute(_LOCK_HEAD).one_or_none()
         if row is not None:
             return int(row.seq), str(row.hash)
         try:
@@ -54,25 +64,17 @@ class AuditRepository:
                 )
         except IntegrityError:
             pass  # another transaction created it first; lock theirs
-        row = self.session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == _HEAD_ID).with_for_update()
-        ).one()
+        row = self.session.execute(_LOCK_HEAD).one()
         return int(row.seq), str(row.hash)
 
     def append(self, values: dict[str, Any]) -> None:
         """Insert one chained entry and move the head to it (caller holds the head lock)."""
-        self.session.execute(insert(AuditEntry).values(**values))
-        self.session.execute(
-            update(AuditHead)
-            .where(AuditHead.id == _HEAD_ID)
-            .values(seq=values["seq"], hash=values["hash"])
-        )
+        self.session.execute(_INSERT_ENTRY, values)
+        self.session.execute(_MOVE_HEAD, {"b_seq": values["seq"], "b_hash": values["hash"]})
 
     def head(self) -> tuple[int, str]:
         """Return the chain tip without locking ((0, genesis) for an empty log)."""
-        row = self.session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == _HEAD_ID)
-        ).one_or_none()
+        row = self.session.execute(_READ_HEAD).one_or_none()
         return (int(row.seq), str(row.hash)) if row else (0, GENESIS_HASH)
 
     def iter_all(self, *, batch: int = 5000) -> Iterator[Row[Any]]:

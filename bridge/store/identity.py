@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from bridge.store.crypto import StoreCrypto
@@ -25,6 +25,102 @@ from bridge.store.models import (
     MatchKey,
     ResourceCurrent,
     ResourceSubject,
+)
+
+# The statements linking on ingest runs for every Patient and resource, built once
+# (SQLAlchemy caches their compiled form) and on the tables rather than the ORM classes:
+# plain rows skip the ORM's loading layer and are never stale identity-map objects.
+_LINK = IdentityLink.__table__
+_KEY = MatchKey.__table__
+_SUBJECT = ResourceSubject.__table__
+_CANDIDATE = MatchCandidate.__table__
+_RESOURCE = ResourceCurrent.__table__
+_ACTIVE_LINK = (
+    select(_LINK)
+    .where(_LINK.c.patient_id == bindparam("b_patient"), _LINK.c.ended_at.is_(None))
+    .limit(1)
+)
+_ACTIVE_LINKS = select(_LINK).where(
+    _LINK.c.patient_id.in_(bindparam("b_patients", expanding=True)), _LINK.c.ended_at.is_(None)
+)
+_LINKS_OF_PERSON = (
+    select(_LINK)
+    .where(_LINK.c.person_id == bindparam("b_person"), _LINK.c.ended_at.is_(None))
+    .order_by(_LINK.c.id)
+)
+_LINK_HISTORY = (
+    select(_LINK).where(_LINK.c.patient_id == bindparam("b_patient")).order_by(_LINK.c.id)
+)
+_GET_LINK = select(_LINK).where(_LINK.c.id == bindparam("b_id"))
+_ADD_LINK = insert(_LINK).returning(_LINK.c.id)
+_END_LINK = (
+    update(_LINK)
+    .where(_LINK.c.id == bindparam("b_id"), _LINK.c.ended_at.is_(None))
+    .values(ended_at=bindparam("b_at"), ended_reason=bindparam("b_reason"))
+)
+_DELETE_SUBJECT = delete(_SUBJECT).where(
+    _SUBJECT.c.resource_type == bindparam("b_type"), _SUBJECT.c.resource_id == bindparam("b_id")
+)
+_INSERT_SUBJECT = insert(_SUBJECT)
+_POINT_AT_PERSON = update(_RESOURCE).where(
+    or_(
+        and_(
+            _RESOURCE.c.resource_type == "Patient",
+            _RESOURCE.c.id.in_(bindparam("b_patients", expanding=True)),
+        ),
+        tuple_(_RESOURCE.c.resource_type, _RESOURCE.c.id).in_(
+            select(_SUBJECT.c.resource_type, _SUBJECT.c.resource_id).where(
+                _SUBJECT.c.patient_id.in_(bindparam("b_patients_about", expanding=True))
+            )
+        ),
+    )
+)
+_DELETE_KEYS = delete(_KEY).where(_KEY.c.patient_id == bindparam("b_patient"))
+_INSERT_KEYS = insert(_KEY)
+_SHARED = func.count(_KEY.c.key)
+_PATIENTS_SHARING_KEYS = (
+    select(_KEY.c.patient_id, _SHARED)
+    .where(
+        _KEY.c.key.in_(bindparam("b_keys", expanding=True)),
+        _KEY.c.patient_id != bindparam("b_exclude"),
+    )
+    .group_by(_KEY.c.patient_id)
+    .order_by(_SHARED.desc(), _KEY.c.patient_id)
+    .limit(bindparam("b_limit"))
+)
+_MATCH_KEYS = (
+    select(_KEY.c.key).where(_KEY.c.patient_id == bindparam("b_patient")).order_by(_KEY.c.key)
+)
+_EITHER_PATIENT = or_(
+    _CANDIDATE.c.patient_a == bindparam("b_patient"),
+    _CANDIDATE.c.patient_b == bindparam("b_patient"),
+)
+_REJECTED_PARTNERS = select(_CANDIDATE.c.patient_a, _CANDIDATE.c.patient_b).where(
+    _CANDIDATE.c.status == "rejected", _EITHER_PATIENT
+)
+_OPEN_CANDIDATES_OF = (
+    select(_CANDIDATE)
+    .where(_CANDIDATE.c.status == "open", _EITHER_PATIENT)
+    .order_by(_CANDIDATE.c.id)
+)
+_CANDIDATE_FOR = select(_CANDIDATE).where(
+    _CANDIDATE.c.patient_a == bindparam("b_a"), _CANDIDATE.c.patient_b == bindparam("b_b")
+)
+_INSERT_CANDIDATE = insert(_CANDIDATE).returning(_CANDIDATE.c.id)
+_REFRESH_CANDIDATE = (
+    update(_CANDIDATE)
+    .where(_CANDIDATE.c.id == bindparam("b_id"))
+    .values(
+        score=bindparam("b_score"),
+        evidence=bindparam("b_evidence"),
+        status="open",
+        updated_at=bindparam("b_at"),
+    )
+)
+_SET_CANDIDATE_STATUS = (
+    update(_CANDIDATE)
+    .where(_CANDIDATE.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_at"))
 )
 
 
@@ -84,7 +180,7 @@ class MergeRow:
     unmerged_by: str | None
 
 
-def _link(row: IdentityLink) -> LinkRow:
+def _link(row: IdentityLink | Row[Any]) -> LinkRow:
     return LinkRow(
         id=row.id,
         patient_id=row.patient_id,
@@ -114,11 +210,7 @@ class IdentityRepository:
     # -- links --------------------------------------------------------------------------
     def active_link(self, patient_id: str) -> LinkRow | None:
         """Return the Patient's current link, or None when it is not linked."""
-        row = self.session.scalars(
-            select(IdentityLink).where(
-                IdentityLink.patient_id == patient_id, IdentityLink.ended_at.is_(None)
-            )
-        ).first()
+        row = self.session.execute(_ACTIVE_LINK, {"b_patient": patient_id}).first()
         return _link(row) if row else None
 
     def active_links(self, patient_ids: Iterable[str]) -> dict[str, LinkRow]:
@@ -126,34 +218,22 @@ class IdentityRepository:
         ids = sorted(set(patient_ids))
         if not ids:
             return {}
-        rows = self.session.scalars(
-            select(IdentityLink).where(
-                IdentityLink.patient_id.in_(ids), IdentityLink.ended_at.is_(None)
-            )
-        )
+        rows = self.session.execute(_ACTIVE_LINKS, {"b_patients": ids})
         return {r.patient_id: _link(r) for r in rows}
 
     def links_of_person(self, person_id: str) -> list[LinkRow]:
         """Return the Person's current links, oldest first."""
-        rows = self.session.scalars(
-            select(IdentityLink)
-            .where(IdentityLink.person_id == person_id, IdentityLink.ended_at.is_(None))
-            .order_by(IdentityLink.id)
-        )
+        rows = self.session.execute(_LINKS_OF_PERSON, {"b_person": person_id})
         return [_link(r) for r in rows]
 
     def link_history(self, patient_id: str) -> list[LinkRow]:
         """Return every link the Patient has had, oldest first."""
-        rows = self.session.scalars(
-            select(IdentityLink)
-            .where(IdentityLink.patient_id == patient_id)
-            .order_by(IdentityLink.id)
-        )
+        rows = self.session.execute(_LINK_HISTORY, {"b_patient": patient_id})
         return [_link(r) for r in rows]
 
     def get_link(self, link_id: int) -> LinkRow | None:
         """Return one link by id."""
-        row = self.session.get(IdentityLink, link_id)
+        row = self.session.execute(_GET_LINK, {"b_id": link_id}).one_or_none()
         return _link(row) if row else None
 
     def add_link(
@@ -170,43 +250,42 @@ class IdentityRepository:
     ) -> int:
         """Insert an active link and return its id (end the old one first)."""
         result = self.session.execute(
-            insert(IdentityLink)
-            .values(
-                patient_id=patient_id,
-                person_id=person_id,
-                rule=rule,
-                score=score,
-                evidence=dump_json(evidence),
-                created_at=at,
-                created_by=by,
-                merge_id=merge_id,
-            )
-            .returning(IdentityLink.id)
+            _ADD_LINK,
+            {
+                "patient_id": patient_id,
+                "person_id": person_id,
+                "rule": rule,
+                "score": score,
+                "evidence": dump_json(evidence),
+                "created_at": at,
+                "created_by": by,
+                "merge_id": merge_id,
+            },
         )
         return int(result.scalar_one())
 
     def end_link(self, link_id: int, *, at: datetime, reason: str) -> None:
         """Close a link (it stays as history)."""
-        self.session.execute(
-            update(IdentityLink)
-            .where(IdentityLink.id == link_id, IdentityLink.ended_at.is_(None))
-            .values(ended_at=at, ended_reason=reason)
-        )
+        self.session.execute(_END_LINK, {"b_id": link_id, "b_at": at, "b_reason": reason})
 
     # -- resource pointers --------------------------------------------------------------
-    def set_subject(self, resource_type: str, resource_id: str, patient_id: str | None) -> None:
-        """Record which Patient a resource is about (None forgets it)."""
-        self.session.execute(
-            delete(ResourceSubject).where(
-                ResourceSubject.resource_type == resource_type,
-                ResourceSubject.resource_id == resource_id,
-            )
-        )
+    def set_subject(
+        self, resource_type: str, resource_id: str, patient_id: str | None, *, new: bool = False
+    ) -> None:
+        """Record which Patient a resource is about (None forgets it).
+
+        ``new=True`` says the resource was only just created, so it has no row to replace.
+        """
+        if not new:
+            self.session.execute(_DELETE_SUBJECT, {"b_type": resource_type, "b_id": resource_id})
         if patient_id is not None:
             self.session.execute(
-                insert(ResourceSubject).values(
-                    resource_type=resource_type, resource_id=resource_id, patient_id=patient_id
-                )
+                _INSERT_SUBJECT,
+                {
+                    "resource_type": resource_type,
+                    "resource_id": resource_id,
+                    "patient_id": patient_id,
+                },
             )
 
     def point_at_person(self, patient_ids: Sequence[str], person_id: str | None) -> int:
@@ -214,19 +293,9 @@ class IdentityRepository:
         if not patient_ids:
             return 0
         ids = sorted(set(patient_ids))
-        about = select(ResourceSubject.resource_type, ResourceSubject.resource_id).where(
-            ResourceSubject.patient_id.in_(ids)
-        )
         result = self.session.execute(
-            update(ResourceCurrent)
-            .where(
-                or_(
-                    and_(ResourceCurrent.resource_type == "Patient", ResourceCurrent.id.in_(ids)),
-                    tuple_(ResourceCurrent.resource_type, ResourceCurrent.id).in_(about),
-                )
-            )
-            .values(person_id=person_id)
-            .execution_options(synchronize_session=False)
+            _POINT_AT_PERSON,
+            {"person_id": person_id, "b_patients": ids, "b_patients_about": ids},
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -244,13 +313,14 @@ class IdentityRepository:
         return [(str(t), str(i)) for t, i in rows]
 
     # -- match keys ---------------------------------------------------------------------
-    def set_match_keys(self, patient_id: str, keys: Iterable[str]) -> None:
-        """Replace the Patient's blocking keys."""
-        self.session.execute(delete(MatchKey).where(MatchKey.patient_id == patient_id))
+    def set_match_keys(self, patient_id: str, keys: Iterable[str], *, new: bool = False) -> None:
+        """Replace the Patient's blocking keys (``new=True``: it has none to replace)."""
+        if not new:
+            self.session.execute(_DELETE_KEYS, {"b_patient": patient_id})
         wanted = sorted(set(keys))
         if wanted:
             self.session.execute(
-                insert(MatchKey), [{"patient_id": patient_id, "key": k} for k in wanted]
+                _INSERT_KEYS, [{"patient_id": patient_id, "key": k} for k in wanted]
             )
 
     def patients_sharing_keys(
@@ -260,26 +330,17 @@ class IdentityRepository:
         wanted = sorted(set(keys))
         if not wanted:
             return []
-        shared = func.count(MatchKey.key)
         rows = self.session.execute(
-            select(MatchKey.patient_id, shared)
-            .where(MatchKey.key.in_(wanted), MatchKey.patient_id != exclude)
-            .group_by(MatchKey.patient_id)
-            .order_by(shared.desc(), MatchKey.patient_id)
-            .limit(limit)
+            _PATIENTS_SHARING_KEYS, {"b_keys": wanted, "b_exclude": exclude, "b_limit": limit}
         ).all()
         return [str(p) for p, _ in rows]
 
     def match_keys(self, patient_id: str) -> list[str]:
         """Return the Patient's blocking keys."""
-        return list(
-            self.session.scalars(
-                select(MatchKey.key).where(MatchKey.patient_id == patient_id).order_by(MatchKey.key)
-            )
-        )
+        return list(self.session.scalars(_MATCH_KEYS, {"b_patient": patient_id}))
 
     # -- review queue -------------------------------------------------------------------
-    def _candidate(self, row: MatchCandidate) -> CandidateRow:
+    def _candidate(self, row: MatchCandidate | Row[Any]) -> CandidateRow:
         note = None
         if row.payload is not None:
             note = self.crypto.open(row.payload, _note_aad(row.id)).decode()
@@ -300,21 +361,12 @@ class IdentityRepository:
     def candidate_for(self, patient_x: str, patient_y: str) -> CandidateRow | None:
         """Return the queue row of a pair (in either order), if any."""
         a, b = sorted((patient_x, patient_y))
-        row = self.session.scalars(
-            select(MatchCandidate).where(
-                MatchCandidate.patient_a == a, MatchCandidate.patient_b == b
-            )
-        ).one_or_none()
+        row = self.session.execute(_CANDIDATE_FOR, {"b_a": a, "b_b": b}).one_or_none()
         return self._candidate(row) if row else None
 
     def rejected_partners(self, patient_id: str) -> set[str]:
         """Return the Patients a reviewer said are not this one."""
-        rows = self.session.execute(
-            select(MatchCandidate.patient_a, MatchCandidate.patient_b).where(
-                MatchCandidate.status == "rejected",
-                or_(MatchCandidate.patient_a == patient_id, MatchCandidate.patient_b == patient_id),
-            )
-        ).all()
+        rows = self.session.execute(_REJECTED_PARTNERS, {"b_patient": patient_id}).all()
         return {b if a == patient_id else a for a, b in rows}
 
     def upsert_open(
@@ -331,34 +383,28 @@ class IdentityRepository:
         A pair a reviewer has decided keeps its decision: it is not queued again.
         """
         a, b = sorted((patient_x, patient_y))
-        row = self.session.scalars(
-            select(MatchCandidate)
-            .where(MatchCandidate.patient_a == a, MatchCandidate.patient_b == b)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
+        row = self.session.execute(_CANDIDATE_FOR, {"b_a": a, "b_b": b}).one_or_none()
         if row is None:
             result = self.session.execute(
-                insert(MatchCandidate)
-                .values(
-                    patient_a=a,
-                    patient_b=b,
-                    score=score,
-                    evidence=dump_json(evidence),
-                    status="open",
-                    created_at=at,
-                    updated_at=at,
-                )
-                .returning(MatchCandidate.id)
+                _INSERT_CANDIDATE,
+                {
+                    "patient_a": a,
+                    "patient_b": b,
+                    "score": score,
+                    "evidence": dump_json(evidence),
+                    "status": "open",
+                    "created_at": at,
+                    "updated_at": at,
+                },
             )
             return int(result.scalar_one()), True
         if row.status in ("open", "resolved"):
             self.session.execute(
-                update(MatchCandidate)
-                .where(MatchCandidate.id == row.id)
-                .values(score=score, evidence=dump_json(evidence), status="open", updated_at=at)
+                _REFRESH_CANDIDATE,
+                {"b_id": row.id, "b_score": score, "b_evidence": dump_json(evidence), "b_at": at},
             )
-            return row.id, row.status == "resolved"
-        return row.id, False
+            return int(row.id), row.status == "resolved"
+        return int(row.id), False
 
     def resolve_open(self, patient_id: str, *, at: datetime) -> int:
         """Close the open pairs of a Patient that was linked some other way; return how many."""
@@ -501,22 +547,13 @@ class IdentityRepository:
 
     def open_candidates_of(self, patient_id: str) -> list[CandidateRow]:
         """Return the open queue rows a Patient is in."""
-        rows = self.session.scalars(
-            select(MatchCandidate)
-            .where(
-                MatchCandidate.status == "open",
-                or_(MatchCandidate.patient_a == patient_id, MatchCandidate.patient_b == patient_id),
-            )
-            .order_by(MatchCandidate.id)
-        )
+        rows = self.session.execute(_OPEN_CANDIDATES_OF, {"b_patient": patient_id})
         return [self._candidate(r) for r in rows]
 
     def set_candidate_status(self, candidate_id: int, status: str, *, at: datetime) -> None:
         """Change a queue row's status (e.g. resolved once linked another way)."""
         self.session.execute(
-            update(MatchCandidate)
-            .where(MatchCandidate.id == candidate_id)
-            .values(status=status, updated_at=at)
+            _SET_CANDIDATE_STATUS, {"b_id": candidate_id, "b_status": status, "b_at": at}
         )
 
     def mark_unmerged(self, merge_id: int, *, at: datetime, by: str) -> None:

@@ -9,8 +9,7 @@ writers racing on one version exactly one wins, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +31,7 @@ from bridge.core.ids import is_fhir_id, stable_id
 from bridge.fhir.validate import model_class, to_json_dict, validate
 from bridge.store.crypto import StoreCrypto
 from bridge.store.models import IdentifierIndex, ResourceCurrent, ResourceHistory
+from bridge.store.search_tokens import patient_search_tokens
 
 SOURCE_URI_PREFIX = "urn:carebridge:source:"
 
@@ -48,6 +48,11 @@ _UPDATE_CURRENT = update(_CURRENT).where(
     _CURRENT.c.version_id == bindparam("b_expected"),
 )
 _INSERT_HISTORY = insert(ResourceHistory.__table__)
+_SET_PERSON = (
+    update(_CURRENT)
+    .where(_CURRENT.c.resource_type == bindparam("b_type"), _CURRENT.c.id == bindparam("b_id"))
+    .values(person_id=bindparam("b_person"))
+)
 _INDEX = IdentifierIndex.__table__
 _DELETE_INDEX = delete(_INDEX).where(
     _INDEX.c.resource_type == bindparam("b_type"), _INDEX.c.resource_id == bindparam("b_id")
@@ -65,6 +70,28 @@ def _insert_current(dialect: str) -> Insert:
 
 
 _INSERT_CURRENT = {d: _insert_current(d) for d in ("postgresql", "sqlite")}
+# Identifier lookups in two steps, each an index lookup whatever the planner believes:
+# the token's (type, id) pairs, then those rows by primary key. One join let PostgreSQL,
+# with stale statistics (a freshly loaded table), walk every Patient for each lookup.
+_FIND_TOKEN = (
+    select(_INDEX.c.resource_type, _INDEX.c.resource_id)
+    .where(_INDEX.c.token == bindparam("b_token"))
+    .order_by(_INDEX.c.resource_type, _INDEX.c.resource_id)
+)
+_FIND_TOKEN_OF_TYPE = (
+    select(_INDEX.c.resource_id)
+    .where(_INDEX.c.token == bindparam("b_token"), _INDEX.c.resource_type == bindparam("b_type"))
+    .order_by(_INDEX.c.resource_id)
+)
+_SELECT_LIVE_OF_TYPE = (
+    select(_CURRENT)
+    .where(
+        _CURRENT.c.resource_type == bindparam("b_type"),
+        _CURRENT.c.id.in_(bindparam("b_ids", expanding=True)),
+        _CURRENT.c.deleted.is_(False),
+    )
+    .order_by(_CURRENT.c.id)
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +131,8 @@ class PutResult:
     created: bool
     # True when the write was older (by source version) than what is stored: not applied.
     stale: bool = False
+    # The version this write replaced (None when there was none or nothing changed).
+    previous: StoredResource | None = None
 
 
 def _aad(resource_type: str, rid: str, version: int) -> str:
@@ -138,8 +167,6 @@ def security_labels_of(resource: dict[str, Any]) -> tuple[str, ...]:
 _PATIENT_ELEMENTS = ("patient", "subject", "beneficiary")
 # Pseudo-system under which references share the blind index with identifiers.
 REFERENCE_SYSTEM = "urn:carebridge:reference"
-
-
 # Pseudo-system under which the workers and teams involved in a resource are indexed
 # (``<system>|<value>`` of the identifier naming them): "whose caseload is this person in".
 INVOLVED_SYSTEM = "urn:carebridge:involved"
@@ -174,6 +201,9 @@ def involved_token_value(system: str, value: str) -> str:
 
 
 def _identifier_pairs(resource: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    # Patient names and birth dates, normalised (bridge.store.search_tokens): searchable
+    # through the same keyed index although the resource itself is encrypted.
+    yield from patient_search_tokens(resource)
     for ident in resource.get("identifier") or []:
         if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
             yield str(ident["system"]), str(ident["value"])
@@ -242,19 +272,45 @@ class ResourceRepository:
     ) -> list[StoredResource]:
         """Return current, non-deleted resources carrying the identifier (via the blind index)."""
         token = self.crypto.hasher.index_token(system, value)
-        stmt = (
-            select(ResourceCurrent)
-            .join(
-                IdentifierIndex,
-                (IdentifierIndex.resource_type == ResourceCurrent.resource_type)
-                & (IdentifierIndex.resource_id == ResourceCurrent.id),
-            )
-            .where(IdentifierIndex.token == token, ResourceCurrent.deleted.is_(False))
-            .order_by(ResourceCurrent.resource_type, ResourceCurrent.id)
-        )
+        by_type: dict[str, list[str]] = {}
         if resource_type is not None:
-            stmt = stmt.where(ResourceCurrent.resource_type == resource_type)
-        return [self._to_stored(r) for r in self.session.scalars(stmt)]
+            found = self.session.scalars(
+                _FIND_TOKEN_OF_TYPE, {"b_token": token, "b_type": resource_type}
+            ).all()
+            if found:
+                by_type[resource_type] = list(found)
+        else:
+            for rtype, rid in self.session.execute(_FIND_TOKEN, {"b_token": token}):
+                by_type.setdefault(rtype, []).append(rid)
+        # Plain rows (never stale identity-map objects), in (type, id) order.
+        return [
+            self._to_stored(row)
+            for rtype in sorted(by_type)
+            for row in self.session.execute(
+                _SELECT_LIVE_OF_TYPE, {"b_type": rtype, "b_ids": by_type[rtype]}
+            )
+        ]
+
+    def ids_by_identifier(self, system: str, value: str, *, resource_type: str) -> list[str]:
+        """Return the ids of current resources of a type carrying the identifier, in order.
+
+        One index lookup, no decryption: for callers that filter ids before reading.
+        """
+        token = self.crypto.hasher.index_token(system, value)
+        return list(
+            self.session.scalars(_FIND_TOKEN_OF_TYPE, {"b_token": token, "b_type": resource_type})
+        )
+
+    def read_many(self, resource_type: str, ids: Iterable[str]) -> dict[str, StoredResource]:
+        """Return the current, non-deleted resources of a type among ``ids``, by id."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        model_class(resource_type)
+        rows = self.session.execute(
+            _SELECT_LIVE_OF_TYPE, {"b_type": resource_type, "b_ids": wanted}
+        )
+        return {row.id: self._to_stored(row) for row in rows}
 
     def find_by_patient(self, resource_type: str, patient_id: str) -> list[StoredResource]:
         """Return current resources of a type whose patient/subject is ``Patient/<id>``."""
@@ -339,7 +395,9 @@ class ResourceRepository:
         """
         if validated:
             model_class(str(resource.get("resourceType")))  # still only known types
-            content = copy.deepcopy(resource)
+            # A deep copy through JSON, several times cheaper than copy.deepcopy; the
+            # content is JSON (the engine's output), and stored as this very JSON anyway.
+            content = orjson.loads(orjson.dumps(resource))
         else:
             content = to_json_dict(validate(resource))
         rtype = content["resourceType"]
@@ -416,7 +474,12 @@ class ResourceRepository:
         self._reindex(rtype, rid, content, new=current is None)
         self.session.flush()
         stored = self._values_to_stored(values, content)
-        return PutResult(stored, changed=True, created=current is None or current.deleted)
+        return PutResult(
+            stored,
+            changed=True,
+            created=current is None or current.deleted,
+            previous=None if current is None else self._to_stored(current),
+        )
 
     def delete(self, resource_type: str, rid: str, *, if_match: int | None = None) -> int:
         """Delete logically: a new version marked deleted; return that version id."""
@@ -461,9 +524,7 @@ class ResourceRepository:
     def set_person(self, resource_type: str, rid: str, person_id: str | None) -> None:
         """Point a resource at a linked Person without making a new FHIR version."""
         self.session.execute(
-            update(ResourceCurrent)
-            .where(ResourceCurrent.resource_type == resource_type, ResourceCurrent.id == rid)
-            .values(person_id=person_id)
+            _SET_PERSON, {"b_type": resource_type, "b_id": rid, "b_person": person_id}
         )
 
     # -- internals ----------------------------------------------------------------------

@@ -344,3 +344,59 @@ class TestRelationshipChanges:
         r = client.get(f"/persons/{world['no_consent']}/view", headers=worker())
         assert r.status_code == 403
         assert [x["code"] for x in r.json()["reasons"]] == ["no-care-relationship"]
+
+
+class TestRestrictedCategories:
+    def test_safeguarding_withheld_from_a_social_worker(
+        self, client: Any, auth: Headers, world: World, worker: Headers
+    ) -> None:
+        view = client.get(f"/persons/{world['restricted']}/view", headers=worker()).json()
+        assert view["alerts"] == []
+        withheld = {(w["section"], w["reason"]): w["count"] for w in view["withheld"]}
+        assert withheld == {
+            ("alerts", "restricted-category"): 1,
+            ("health", "restricted-category"): 1,
+        }
+        assert _audit(client, auth, action="ig.alert") == []
+
+    def test_shown_to_a_safeguarding_lead_and_ig_alerted(
+        self, client: Any, auth: Headers, world: World, worker: Headers
+    ) -> None:
+        lead = worker(care_roles=["safeguarding_lead"])
+        view = client.get(f"/persons/{world['restricted']}/view", headers=lead).json()
+        (alert,) = view["alerts"]
+        assert alert["alert"] == "Psychological abuse"
+        assert any("IG are told" in why for why in alert["why"])
+        (entry,) = _audit(client, auth, action="ig.alert")
+        detail = _detail(entry)
+        assert entry["person_id"] == world["restricted"]
+        assert detail["categories"] == ["safeguarding"]
+        assert sorted(r.split("/")[0] for r in detail["resources"]) == ["Flag", "Observation"]
+        (read,) = _audit(client, auth, action="person.read", person=world["restricted"])
+        assert detail["audit_seq"] == read["seq"]
+
+
+class TestConsentVersions:
+    def test_a_new_version_of_the_same_consent_applies_on_the_next_request(
+        self, client: Any, world: World, worker: Headers
+    ) -> None:
+        pid = world["no_consent"]
+        first = client.get(f"/persons/{pid}/view", headers=worker()).json()
+        assert first["health"]["conditions"] == []
+        patient = first["identity"]["records"][0]["record"]
+        agreed = consent(
+            root=provision("permit", actors=[actor("E08000999")], purposes=["TREAT"]),
+            recorded="2026-11-20",
+            patient={"reference": patient},
+        )
+        created = client.post("/fhir/Consent", json=agreed, headers=worker())
+        assert created.status_code == 201, created.text
+        shown = client.get(f"/persons/{pid}/view", headers=worker()).json()
+        assert _texts(shown["health"]["conditions"], "condition") == ["Osteoarthritis of knee"]
+        cid = created.json()["id"]
+        withdrawn = {**agreed, "id": cid, "status": "inactive"}
+        r = client.put(f"/fhir/Consent/{cid}", json=withdrawn, headers=worker())
+        assert r.status_code == 200, r.text
+        again = client.get(f"/persons/{pid}/view", headers=worker()).json()
+        assert again["health"]["conditions"] == []
+        assert {w["reason"] for w in again["withheld"]} == {"no-consent"}

@@ -11,7 +11,8 @@ systems, and the workers of two teams:
 - ``unrelated``: allocated to W9 of team T9 only (W1 has no care relationship); agreed
   to share; a physical problem.
 - ``restricted``: allocated to W1; a sensitive address in social care (so the Patient is
-  labelled restricted) while community health holds the address; agreed to share.
+  labelled restricted) while community health holds the address; agreed to share; an
+  open safeguarding concern in social care (a Flag and an Observation, restricted).
 
 Expected outcomes are written by hand in the tests from these facts, not from the code.
 """
@@ -195,6 +196,25 @@ def write_sources(root: Path) -> Path:
     _jsonl(
         asc / "consents.jsonl",
         [_consent(1, c, ["mental_health"]), _consent(2, un, []), _consent(3, rs, [])],
+    )
+    _jsonl(
+        asc / "safeguarding.jsonl",
+        [
+            {
+                "concern_id": "SGC70000001",
+                "person_id": rs["asc"],
+                "concern_date": "2026-10-02",
+                "source": "provider",
+                "category_code": "SG05",
+                "category": "Psychological abuse",
+                "location_of_risk": "own_home",
+                "status": "section_42_enquiry",
+                "outcome": None,
+                "outcome_date": None,
+                "person_views_sought": True,
+                "updated_at": "2026-10-02T12:15:00+01:00",
+            }
+        ],
     )
     adt = root / "chs" / "adt"
     adt.mkdir(parents=True)

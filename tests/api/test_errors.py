@@ -117,7 +117,7 @@ class TestRouting:
         assert response.json()["code"] == "BRIDGE-0200"
 
     def test_unknown_path_under_fhir(self, client: Any, auth: Headers) -> None:
-        response = client.get("/fhir/Patient", headers=auth(Role.ADMIN))
+        response = client.get("/fhir/Patient/p1/_history/1/more", headers=auth(Role.ADMIN))
         assert response.status_code == 404
         assert response.headers["content-type"] == "application/fhir+json"
         assert response.json()["issue"][0]["code"] == "not-found"

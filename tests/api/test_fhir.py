@@ -15,6 +15,7 @@ from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from bridge import __version__
+from bridge.api.routers.fhir import SEARCH_PARAMS
 from bridge.auth.roles import Role
 from bridge.core.clock import FixedClock
 from bridge.core.settings import Settings
@@ -79,12 +80,15 @@ class TestMetadata:
         assert rest["security"]["service"][0]["coding"][0]["code"] == "OAuth"
         assert [r["type"] for r in rest["resource"]] == list(SUPPORTED_TYPES)
         for resource in rest["resource"]:
+            # Search only where fhir_search implements it (tests/api/test_fhir_search.py).
+            searchable = ["search-type"] if resource["type"] in SEARCH_PARAMS else []
             assert [i["code"] for i in resource["interaction"]] == [
                 "read",
                 "vread",
                 "history-instance",
                 "update",
                 "delete",
+                *searchable,
             ]
             assert resource["versioning"] == "versioned-update"
             assert resource["readHistory"] is True
@@ -105,6 +109,9 @@ class TestMetadata:
             # Consent's own create, update and search (recording decisions).
             "/fhir/Consent",
             "/fhir/Consent/{resource_id}",
+            # search-type and Patient $everything (fhir_search).
+            "/fhir/{resource_type}",
+            "/fhir/Patient/{resource_id}/$everything",
         }
 
 
@@ -151,8 +158,10 @@ class TestRead:
     def test_social_worker_is_refused_raw_reads(
         self, client: Any, stored: dict[str, Any], auth: Headers
     ) -> None:
-        issue = _issue(client.get("/fhir/Patient/p1", headers=auth(Role.SOCIAL_WORKER)), 403)
-        assert issue["code"] == "forbidden"
+        # Social workers read through the consent gate: a record of nobody they may see
+        # (this one is linked to no person) reads as not found, like a missing one.
+        issue = _issue(client.get("/fhir/Patient/p1", headers=auth(Role.SOCIAL_WORKER)), 404)
+        assert issue["code"] == "not-found"
         assert "Adaeze" not in issue["diagnostics"]
 
     def test_reads_are_logged_without_content(

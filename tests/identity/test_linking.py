@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from bridge.core.settings import Settings
+from bridge.fhir.validate import to_json_dict, validate
 from bridge.identity import service as identity_service
 from bridge.identity.scoring import Thresholds
+from bridge.store.resources import PutResult, SourceRef
 from tests.identity.builders import CHS_SYSTEM, INVALID_NHS, NHS, person
 from tests.identity.conftest import World
 
@@ -219,3 +221,126 @@ class TestAudit:
             ("identity.link", "partial", None),
         ]
         assert entries[-1][2]["queued_for_review"]
+
+
+def update(world: World, resource: dict[str, object], system: str = "asc") -> PutResult:
+    """Store a new version of a source record as ingest would; return the whole result."""
+    rid = str(resource.pop("id"))
+    kind = "person" if resource["resourceType"] == "Patient" else "record"
+    return world.resources.put(resource, source=SourceRef(system, kind, rid))
+
+
+def relink(world: World, put: PutResult) -> identity_service.LinkOutcome:
+    world.clock.advance(seconds=1)
+    return identity_service.link_patient(
+        world.session,
+        patient=put.stored,
+        crypto=world.crypto,
+        clock=world.clock,
+        audit=world.audit,
+        thresholds=world.thresholds,
+        previous=put.previous,
+    )
+
+
+class TestUpdates:
+    def test_an_update_matching_does_not_read_keeps_the_link_unscored(
+        self, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = world.add(person("ASC1", nhs_number=NHS[0]))
+        before = world.audit_actions()
+        phone = [{"system": "phone", "value": "0113 496 0000"}]
+        put = update(world, person("ASC1", nhs_number=NHS[0], telecom=phone))
+        assert put.changed
+        assert put.previous is not None
+
+        def no_scoring(*_a: object, **_k: object) -> None:
+            raise AssertionError("an unchanged Patient was scored again")
+
+        monkeypatch.setattr(identity_service, "_candidates", no_scoring)
+        again = relink(world, put)
+        assert (again.action, again.person_id, again.rule) == (
+            "unchanged",
+            first.person_id,
+            "new",
+        )
+        assert world.audit_actions() == before
+        assert len(world.ids.link_history(first.patient_id)) == 1
+
+    def test_an_update_of_what_matching_reads_is_linked_again(self, world: World) -> None:
+        other = world.add(chs("CHS1", nhs_number=NHS[0], family="Okafor"), "chs")
+        first = world.add(person("ASC1", nhs_number=NHS[1], family="Abernethy"))
+        assert first.person_id != other.person_id
+        # The source corrects the NHS number: now the same human as CHS1.
+        again = relink(world, update(world, person("ASC1", nhs_number=NHS[0], family="Abernethy")))
+        assert (again.action, again.rule, again.person_id) == (
+            "moved",
+            "nhs-number",
+            other.person_id,
+        )
+
+    def test_a_merged_away_record_is_linked_again_even_when_unchanged(self, world: World) -> None:
+        survivor_id = SourceRef("chs", "person", "CHS2").resource_id()
+        replaced = {
+            "active": False,
+            "link": [{"type": "replaced-by", "other": {"reference": f"Patient/{survivor_id}"}}],
+        }
+        # Merged away before its surviving record arrived: nothing to merge into yet.
+        first = world.add(chs("CHS1", nhs_number=NHS[0], **replaced), "chs")
+        assert first.action == "created"
+        world.add(chs("CHS2", nhs_number=NHS[1]), "chs")
+        phone = [{"system": "phone", "value": "0113 496 0000"}]
+        again = relink(
+            world, update(world, chs("CHS1", nhs_number=NHS[0], telecom=phone, **replaced), "chs")
+        )
+        assert again.action == "merged"
+
+    def test_a_new_resource_is_attached_and_followed_when_its_patient_links(
+        self, world: World
+    ) -> None:
+        patient = world.put(person("ASC1"))
+        flag = world.put(
+            {
+                "resourceType": "Flag",
+                "id": "F1",
+                "status": "active",
+                "code": {"text": "key safe"},
+                "subject": {"reference": f"Patient/{patient.id}"},
+            }
+        )
+        attached = identity_service.attach_resource(
+            world.session, resource=flag, crypto=world.crypto, clock=world.clock, new=True
+        )
+        assert attached is None  # its Patient is not linked yet
+        linked = world.link(patient)
+        assert world.resources.read("Flag", flag.id).person_id == linked.person_id
+
+    def test_a_patient_just_created_links_as_any_other(self, world: World) -> None:
+        def add_new(resource: dict[str, object], system: str) -> identity_service.LinkOutcome:
+            put = update(world, resource, system)
+            assert put.previous is None
+            world.clock.advance(seconds=1)
+            return identity_service.link_patient(
+                world.session,
+                patient=put.stored,
+                crypto=world.crypto,
+                clock=world.clock,
+                audit=world.audit,
+                thresholds=world.thresholds,
+                created=True,
+            )
+
+        first = add_new(person("ASC1", nhs_number=NHS[0]), "asc")
+        second = add_new(chs("CHS1", nhs_number=NHS[0]), "chs")
+        assert (first.action, second.action, second.rule) == ("created", "linked", "nhs-number")
+        assert second.person_id == first.person_id
+        stored = world.resources.read("Person", first.person_id or "")
+        assert stored.content is not None
+        # The Person written without re-validation is valid R4B all the same.
+        body = {k: v for k, v in stored.content.items() if k != "meta"}
+        assert to_json_dict(validate(body)) == body
+        assert [link["target"]["reference"] for link in stored.content["link"]] == [
+            f"Patient/{first.patient_id}",
+            f"Patient/{second.patient_id}",
+        ]
+        assert world.ids.match_keys(first.patient_id)

@@ -7,15 +7,17 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.base import SourceRecord
 from adapters.chs import Frame, MllpDecoder, MllpServer, frame, split_message
 from bridge.core.clock import FixedClock
 from bridge.ingest.mllp import MllpIngest
-from bridge.ingest.service import Ingestor
+from bridge.ingest.service import Ingestor, IngestOutcome
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_session_factory
@@ -162,3 +164,54 @@ class TestListener:
         for c, acks in enumerate(results):
             assert [msa(a) for a in acks] == [("AA", f"C{c}-{i}") for i in range(10)]
         assert count(factory, ResourceCurrent) == 80
+
+
+class TestGroupCommit:
+    async def test_messages_waiting_together_share_one_commit(
+        self, service: MllpIngest, factory: sessionmaker[Session], db: Engine
+    ) -> None:
+        commits: list[object] = []
+
+        def on_commit(conn: object) -> None:
+            commits.append(conn)
+
+        event.listen(db, "commit", on_commit)
+        try:
+            messages = [a28(f"G{i}", mrn=f"CHS{i:07d}") for i in range(5)]
+            # The first message again, in the same group: it gets the first one's ACK.
+            acks = await asyncio.gather(*(service.handle(m) for m in [*messages, messages[0]]))
+        finally:
+            event.remove(db, "commit", on_commit)
+        assert [msa(a) for a in acks if a] == [("AA", f"G{i}") for i in range(5)] + [("AA", "G0")]
+        assert acks[5] == acks[0]  # byte for byte: the stored ACK
+        assert len(commits) == 1
+        assert count(factory, InboundMessage) == 5
+        assert count(factory, ResourceCurrent) == 5
+
+    async def test_one_message_failing_unexpectedly_loses_no_other(
+        self, service: MllpIngest, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        apply = service.ingestor.apply
+
+        def failing(session: Session, record: SourceRecord, **kw: Any) -> IngestOutcome:
+            if record.meta.get("control_id") == "BAD":
+                raise RuntimeError("a bug, not a bad message")
+            return apply(session, record, **kw)
+
+        monkeypatch.setattr(service.ingestor, "apply", failing)
+        results = await asyncio.gather(
+            *(
+                service.handle(a28(c, mrn=f"CHS{n:07d}"))
+                for n, c in enumerate(["OK1", "BAD", "OK2"])
+            ),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], RuntimeError)
+        assert [msa(r) for r in (results[0], results[2]) if isinstance(r, bytes)] == [
+            ("AA", "OK1"),
+            ("AA", "OK2"),
+        ]
+        # The group was rolled back and its messages applied one by one: the failing one
+        # left nothing (its sender is answered AR by the server and sends it again).
+        assert count(factory, InboundMessage) == 2
+        assert count(factory, ResourceCurrent) == 2

@@ -77,6 +77,11 @@ def test_no_identifiers_in_clear(
         assert repo.count("Patient") == len(PEOPLE)
     if db.dialect.name == "sqlite":
         path = Path(make_url(str(db.url)).database or "")
+        # Close every pooled connection first: reading a SQLite file with a plain open()
+        # and close() drops all of this process's POSIX locks on it (SQLite's documented
+        # pitfall), and a connection left open without its locks can later meet another
+        # process's checkpoint and fail with "disk I/O error".
+        db.dispose()
         files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
         assert files
         for f in files:

@@ -1,5 +1,7 @@
 """The FHIR R4 REST API subset: capabilities, read, vread, instance history, update, delete.
 
+Search and ``$everything`` live in ``fhir_search``.
+
 Every request is authenticated and authorised by permission (``bridge.auth.roles``). Bodies
 are parsed here with orjson, not by pydantic body models, so a malformed body gets an error
 that names the actual problem. Errors render as OperationOutcome (``bridge.api.errors``).
@@ -20,15 +22,18 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from bridge import __version__
+from bridge.access.gate import AccessGate
 from bridge.api.deps import Resources, audit_record, record_audit, require
-from bridge.api.errors import FHIR_JSON
+from bridge.api.errors import FHIR_JSON, error_response
 from bridge.auth.principal import Principal
 from bridge.core.clock import Clock, fhir_instant
 from bridge.core.errors import (
     BridgeError,
+    GoneError,
     InvalidIdentifierError,
     MalformedBodyError,
     MethodNotAllowedError,
+    NotFoundError,
     ValidationError,
 )
 from bridge.core.ids import is_fhir_id
@@ -40,6 +45,43 @@ access_log = logging.getLogger("carebridge.access")
 
 FHIR_VERSION = "4.0.1"
 INTERACTIONS: tuple[str, ...] = ("read", "vread", "history-instance", "update", "delete")
+# What `GET /fhir/{type}` implements (bridge.api.routers.fhir_search), per type:
+# parameter -> (FHIR search parameter type, what it matches). The CapabilityStatement and
+# the parser both read this table, so neither can claim what the other does not do.
+_COMMON_PARAMS: dict[str, tuple[str, str]] = {
+    "_id": ("token", "The resource id (comma-separated ids: any of them)."),
+    "_lastUpdated": ("date", "meta.lastUpdated, with prefixes eq ne gt ge lt le."),
+}
+_CLINICAL_PARAMS: dict[str, tuple[str, str]] = {
+    "patient": ("reference", "Patient/<id> (or the bare id): required."),
+    "subject": ("reference", "The same as patient."),
+    "date": ("date", "The resource's own date (see docs/api.md), with prefixes."),
+    "status": ("token", "The status code (Condition: its clinical status)."),
+    **_COMMON_PARAMS,
+}
+SEARCH_PARAMS: dict[str, dict[str, tuple[str, str]]] = {
+    "Patient": {
+        "identifier": ("token", "system|value; NHS numbers through the keyed blind index."),
+        "name": ("string", "Whole words of any name (family, given, text), any case/accents."),
+        "family": ("string", "Whole words of the family name, any case or accents."),
+        "given": ("string", "Whole words of a given name, any case or accents."),
+        "birthdate": ("date", "The birth date, with prefixes (ranges need another parameter)."),
+        **_COMMON_PARAMS,
+    },
+    **{
+        rtype: _CLINICAL_PARAMS
+        for rtype in (
+            "CarePlan",
+            "Condition",
+            "Encounter",
+            "EpisodeOfCare",
+            "Flag",
+            "Observation",
+            "ServiceRequest",
+        )
+    },
+}
+EVERYTHING_DEFINITION = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 _MAX_VERSION = 2**31 - 1
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,10})"\s*$')
 _TYPE_PARAM = "resource_type"
@@ -246,6 +288,30 @@ def _parse_resource(body: bytes, resource_type: str, resource_id: str) -> dict[s
 # -- capabilities -------------------------------------------------------------------------
 
 
+def _capability_resource(rtype: str) -> dict[str, Any]:
+    """Return one type's entry: its interactions, search parameters and operations."""
+    params = SEARCH_PARAMS.get(rtype, {})
+    interactions = [*INTERACTIONS, "search-type"] if params else list(INTERACTIONS)
+    entry: dict[str, Any] = {
+        "type": rtype,
+        "interaction": [{"code": code} for code in interactions],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": True,
+        "conditionalCreate": False,
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+    }
+    if params:
+        entry["searchParam"] = [
+            {"name": name, "type": kind, "documentation": doc}
+            for name, (kind, doc) in params.items()
+        ]
+    if rtype == "Patient":
+        entry["operation"] = [{"name": "everything", "definition": EVERYTHING_DEFINITION}]
+    return entry
+
+
 def capability_statement(base_url: str, clock: Clock) -> dict[str, Any]:
     """Return the CapabilityStatement for the interactions this server implements."""
     return {
@@ -276,19 +342,7 @@ def capability_statement(base_url: str, clock: Clock) -> dict[str, Any]:
                     "description": "OAuth2 bearer JWTs (Authorization: Bearer <token>);"
                     " access is by role.",
                 },
-                "resource": [
-                    {
-                        "type": rtype,
-                        "interaction": [{"code": code} for code in INTERACTIONS],
-                        "versioning": "versioned-update",
-                        "readHistory": True,
-                        "updateCreate": True,
-                        "conditionalCreate": False,
-                        "conditionalUpdate": False,
-                        "conditionalDelete": "not-supported",
-                    }
-                    for rtype in SUPPORTED_TYPES
-                ],
+                "resource": [_capability_resource(rtype) for rtype in SUPPORTED_TYPES],
             }
         ],
     }
@@ -321,15 +375,62 @@ def read(
     request: Request,
     resource_type: str,
     resource_id: str,
-    principal: Annotated[Principal, Depends(require("fhir.read"))],
+    # fhir.search, not fhir.read: social workers read single resources too, through the
+    # consent gate (below); holders of fhir.read keep raw, audited reads.
+    principal: Annotated[Principal, Depends(require("fhir.search"))],
     resources: Resources,
-) -> FhirResponse:
+) -> Response:
     """Return the current version of a resource (410 when it was deleted)."""
+    if not principal.has("fhir.read"):
+        return _gated_read(request, resource_type, resource_id, principal, resources)
     with _logged_access(principal, "read", resource_type, resource_id):
         _check_target(resource_type, resource_id)
         stored = resources.read(resource_type, resource_id)
         _audit_read(request, principal, resources, "read", [stored])
     return FhirResponse(stored.content, headers=_version_headers(request, stored))
+
+
+def _gated_read(
+    request: Request,
+    resource_type: str,
+    resource_id: str,
+    principal: Principal,
+    resources: ResourceRepository,
+) -> Response:
+    """Read through the consent gate: withheld, unrelated or deleted reads as not found.
+
+    The answer is the same 404 as for an id that never existed (same body, same headers),
+    so it says nothing about what is stored. A refusal is returned rather than raised, so
+    the audit entry the gate wrote (with every decision) is committed.
+    """
+    with _logged_access(principal, "read", resource_type, resource_id):
+        _check_target(resource_type, resource_id)
+        not_found = NotFoundError(f"{resource_type}/{resource_id} does not exist", field="id")
+        try:
+            stored = resources.read(resource_type, resource_id)
+        except (NotFoundError, GoneError):
+            raise not_found from None
+        if stored.person_id is None:
+            raise not_found  # nobody's record: nothing the gate could release
+        gate: AccessGate = request.app.state.gate
+        access = gate.open(
+            resources.session,
+            principal,
+            stored.person_id,
+            audit=audit_record(
+                request,
+                principal,
+                action="fhir.read",
+                outcome="permit",
+                detail={"interaction": "read", "resource": f"{resource_type}/{resource_id}"},
+            ),
+            types=(resource_type,),
+        )
+        released = next((r for r in access.released if r.stored.id == resource_id), None)
+        if released is None:
+            return error_response(not_found, request.scope)
+    headers = _version_headers(request, stored) | {"Cache-Control": "no-store"}
+    return FhirResponse(released.content, headers=headers)
 
 
 @router.get(

@@ -13,9 +13,8 @@ from typing import Annotated, Any
 import pydantic
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 
-from bridge.access.gate import AccessGate, PersonAccess, denied
+from bridge.access.gate import AccessGate, denied
 from bridge.api.deps import DbSession, audit_record, require
 from bridge.api.errors import error_response
 from bridge.api.routers.fhir import read_body
@@ -104,20 +103,6 @@ def search(
 
 
 # -- view -------------------------------------------------------------------------------
-def _open(
-    request: Request, principal: Principal, session: Session, person_id: str, view: str
-) -> PersonAccess:
-    _check_id(person_id)
-    return _gate(request).open(
-        session,
-        principal,
-        person_id,
-        audit=audit_record(
-            request, principal, action="person.read", outcome="permit", detail={"view": view}
-        ),
-    )
-
-
 @router.get(
     "/{person_id}/view",
     summary="The unified view of one person, each item with why it is shown",
@@ -130,15 +115,31 @@ def view(
     session: DbSession,
 ) -> Response:
     """Return identity, alerts, involvement, hospital activity, health, carers, withheld."""
-    access = _open(request, principal, session, person_id, "person-view")
-    if not access.screen.permitted:
-        return error_response(denied(access.screen), request.scope)
+    _check_id(person_id)
     gate = _gate(request)
-    social = frozenset(
-        name for name, src in gate.engine.policy.sources.items() if not src.consent_required
+    access = gate.decide(session, principal, person_id)
+    if access.screen.permitted:
+        social = frozenset(
+            name for name, src in gate.engine.policy.sources.items() if not src.consent_required
+        )
+        document = build_view(access, source_names=_source_names(gate), social_care_sources=social)
+        response: Response = JSONResponse(document, headers={"Cache-Control": "no-store"})
+    else:
+        response = error_response(denied(access.screen), request.scope)
+    # Audited last, so the audit chain's lock is held only while the request commits;
+    # if the entry cannot be written the request fails and the response is never sent.
+    gate.record(
+        session,
+        access,
+        audit_record(
+            request,
+            principal,
+            action="person.read",
+            outcome="permit",
+            detail={"view": "person-view"},
+        ),
     )
-    document = build_view(access, source_names=_source_names(gate), social_care_sources=social)
-    return JSONResponse(document, headers={"Cache-Control": "no-store"})
+    return response
 
 
 @router.post(

@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from _scratch import peak_mb, scratch_database
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from adapters.asc import AscAdapter
 from adapters.base import SourceRecord
@@ -32,22 +30,6 @@ from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_engine, make_session_factory
 from bridge.store.migrate import upgrade
 from bridge.synth import generate
-
-
-def peak_mb() -> float:
-    """Return this process's peak resident memory so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def scratch_database(url: str | None, tmp: Path) -> tuple[str, object]:
-    """Return a fresh database URL (a PostgreSQL scratch database, or a SQLite file)."""
-    if not url:
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    name = f"carebridge_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    return make_url(url).set(database=name).render_as_string(hide_password=False), (admin, name)
 
 
 def main() -> None:

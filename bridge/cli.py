@@ -10,13 +10,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import Engine
 
 from bridge.core.errors import BridgeError
 from bridge.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bridge.ingest.service import Ingestor
 
 app = typer.Typer(
     name="carebridge",
@@ -441,7 +444,8 @@ def ingest(
         adapter = _adapter(system, paths)
     except AdapterError as exc:
         _fail(exc.reason)
-    ingestor = Ingestor.from_settings(settings, SystemClock())
+    ingestor = _with_alerts(settings, Ingestor.from_settings(settings, SystemClock()))
+    _audit_mappings(settings, "ingest")
     seen = 0
 
     def progress(_outcome: IngestOutcome) -> None:
@@ -487,6 +491,30 @@ def mllp_serve(
         raise typer.Exit(1)
 
 
+def _audit_mappings(settings: Settings, process: str) -> None:
+    """Record a ``mapping.change`` audit entry if the mapping files changed since the last."""
+    from bridge.audit.service import audit_log_from_settings
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.mapping_audit import audit_mapping_changes
+    from bridge.mapping import Mappings
+    from bridge.store.db import make_session_factory
+
+    mappings = Mappings.load(settings.mappings_dir, strict=False)
+    audit = audit_log_from_settings(settings, SystemClock())
+    with _engine(settings) as engine, make_session_factory(engine).begin() as session:
+        seq = audit_mapping_changes(session, mappings, audit, process=process)
+    if seq is not None:
+        typer.echo(f"mapping files changed since last recorded: audit entry #{seq}", err=True)
+
+
+def _with_alerts(settings: Settings, ingestor: Ingestor) -> Ingestor:
+    """Queue alerts for the other system (bridge.sync.outbox) as records are applied."""
+    from bridge.sync.outbox import alert_hook_from_settings
+
+    ingestor.after_apply = alert_hook_from_settings(settings, ingestor, ingestor.clock)
+    return ingestor
+
+
 def _mllp_worker(host: str, port: int, strict: bool, reuse_port: bool, worker: int | None) -> None:
     """Serve MLLP in this process until SIGINT/SIGTERM (one of `mllp serve --workers`)."""
     import asyncio
@@ -503,7 +531,8 @@ def _mllp_worker(host: str, port: int, strict: bool, reuse_port: bool, worker: i
     configure_logging(settings.log_level)
     who = f"worker {worker}, pid {os.getpid()}; " if worker is not None else ""
     clock = SystemClock()
-    ingestor = Ingestor.from_settings(settings, clock)
+    ingestor = _with_alerts(settings, Ingestor.from_settings(settings, clock))
+    _audit_mappings(settings, "mllp serve")
     with _engine(settings) as engine:
         service = MllpIngest(
             factory=make_session_factory(engine), ingestor=ingestor, clock=clock, strict=strict
@@ -636,6 +665,7 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
+    _audit_mappings(settings, "serve")
     try:
         application = create_app(settings)
     except BridgeError as exc:
@@ -662,6 +692,8 @@ def demo(
     with _engine(settings) as engine:
         upgrade(engine)
         typer.echo(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    _audit_mappings(settings, "demo")
+    with _engine(settings) as engine:
         try:
             result = load_sample(settings, engine, sample or _default_sample())
         except BridgeError as exc:
@@ -669,7 +701,245 @@ def demo(
     typer.echo(result.as_text())
     typer.echo(try_these(settings, result, host=host, port=port))
     if not no_serve:
-        serve(host=host, port=port)
+        with _demo_worker(settings):
+            serve(host=host, port=port)
+
+
+DEMO_JOBS = """\
+# Written by `carebridge demo`: the sync worker it starts beside the API watches these.
+jobs:
+  - name: demo-chs-inbox
+    source: chs-extracts
+    path: inbox/chs
+    schedule: 10s
+  - name: demo-asc-inbox
+    source: asc-export
+    path: inbox/asc
+    schedule: 10s
+"""
+
+
+@contextmanager
+def _demo_worker(settings: Settings) -> Iterator[None]:
+    """Run `carebridge worker` on a demo inbox beside the API; alerts go to var/alerts."""
+    import os
+    import subprocess
+
+    data = settings.data_dir
+    for sub in ("inbox/chs", "inbox/asc", "alerts"):
+        (data / sub).mkdir(parents=True, exist_ok=True)
+    jobs = data / "demo-jobs.yaml"
+    jobs.write_text(DEMO_JOBS, encoding="utf-8")
+    env = dict(os.environ)
+    env.setdefault("CAREBRIDGE_ALERT_DROP_DIR", str(data / "alerts"))
+    env.setdefault("CAREBRIDGE_DATA_DIR", str(data))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from bridge.cli import main; main()",
+            "worker",
+            "--jobs",
+            str(jobs),
+        ],
+        env=env,
+    )
+    typer.echo(
+        f"sync worker started (pid {proc.pid}): drop files into {data / 'inbox/chs'} or"
+        f" {data / 'inbox/asc'}; alerts for social care arrive in {data / 'alerts'}."
+        " Try: cp examples/demo/admission-a01.hl7 " + str(data / "inbox/chs") + "/"
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# -- sync / worker ----------------------------------------------------------------------
+sync_app = typer.Typer(help="Scheduled sync jobs: run, status, reset.", no_args_is_help=True)
+app.add_typer(sync_app, name="sync")
+JobsOption = Annotated[
+    Path | None, typer.Option("--jobs", help="job file (default CAREBRIDGE_SYNC_JOBS_FILE)")
+]
+
+
+def _jobs(settings: Settings, jobs_file: Path | None):  # type: ignore[no-untyped-def]
+    from bridge.sync.jobs import load_jobs
+
+    path = jobs_file or settings.sync_jobs_file
+    if path is None:
+        _fail("name a job file with --jobs or CAREBRIDGE_SYNC_JOBS_FILE")
+    return load_jobs(path)
+
+
+def _job_runner(settings: Settings, engine: Engine, **kwargs):  # type: ignore[no-untyped-def]
+    from bridge.audit.service import audit_log_from_settings
+    from bridge.core.clock import SystemClock
+    from bridge.ingest.service import Ingestor
+    from bridge.store.db import make_session_factory
+    from bridge.sync.outbox import alert_hook_from_settings
+    from bridge.sync.runner import JobRunner
+
+    clock = SystemClock()
+    ingestor = Ingestor.from_settings(settings, clock)
+    return JobRunner(
+        make_session_factory(engine),
+        ingestor=ingestor,
+        audit=audit_log_from_settings(settings, clock),
+        clock=clock,
+        lease_seconds=settings.sync_lease_seconds,
+        alert_hook=alert_hook_from_settings(settings, ingestor, clock),
+        **kwargs,
+    )
+
+
+@sync_app.command("run")
+def sync_run(
+    job: Annotated[str, typer.Argument(help="the job's name in the job file")],
+    jobs_file: JobsOption = None,
+    wait_lease: Annotated[
+        float, typer.Option(help="seconds to wait for another worker's lease to end")
+    ] = 0.0,
+) -> None:
+    """Run one job now (resuming from its checkpoint); exit 3 if another worker holds it."""
+    import time
+
+    settings = _settings()
+    definitions = {j.name: j for j in _jobs(settings, jobs_file)}
+    if job not in definitions:
+        _fail(f"no job {job!r} in the job file; jobs: {', '.join(definitions) or 'none'}")
+    with _engine(settings) as engine:
+        runner = _job_runner(settings, engine)
+        deadline = time.monotonic() + wait_lease
+        while True:
+            result = runner.run(definitions[job])
+            if result.status != "busy" or time.monotonic() >= deadline:
+                break
+            time.sleep(min(1.0, settings.sync_lease_seconds / 4))
+    typer.echo(result.as_text())
+    if result.status == "busy":
+        raise typer.Exit(3)
+    if result.status in ("failed", "lost"):
+        raise typer.Exit(1)
+
+
+@sync_app.command("status")
+def sync_status(
+    limit: Annotated[int, typer.Option(min=1, help="runs to show")] = 20,
+) -> None:
+    """Show each job's state and the last runs."""
+    from bridge.core.clock import SystemClock
+    from bridge.store.db import make_session_factory
+    from bridge.store.sync import SyncRepository
+
+    settings = _settings()
+    with _engine(settings) as engine, make_session_factory(engine)() as session:
+        repo = SyncRepository(session, clock=SystemClock())
+        typer.echo("jobs:")
+        for row in repo.jobs():
+            state = "FAILING" if row.failing else "ok"
+            lease = f"leased by {row.lease_owner}" if row.lease_owner else "free"
+            typer.echo(
+                f"  {row.name:<24} {state:<8} failures {row.consecutive_failures}"
+                f"  next due {row.next_due_at:%Y-%m-%d %H:%M:%S}  {lease}"
+                if row.next_due_at
+                else f"  {row.name:<24} {state:<8} {lease}"
+            )
+            if row.last_error:
+                typer.echo(f"    last error: {row.last_error}")
+        typer.echo("runs (newest first):")
+        for run in repo.runs(limit=limit):
+            ended = f"{run.finished_at:%H:%M:%S}" if run.finished_at else "-"
+            typer.echo(
+                f"  #{run.id:<5} {run.job:<24} {run.status:<11} {run.started_at:%Y-%m-%d %H:%M:%S}"
+                f"→{ended}  read {run.records_read} applied {run.applied}"
+                f" duplicate {run.duplicate} dead-lettered {run.dead_lettered}"
+                + (f"  watermark {run.watermark}" if run.watermark else "")
+                + (f"  error: {run.error}" if run.error else "")
+            )
+
+
+@sync_app.command("reset")
+def sync_reset(job: Annotated[str, typer.Argument(help="the job's name")]) -> None:
+    """Clear a job's failing state so the worker runs it again."""
+    from bridge.core.clock import SystemClock
+    from bridge.store.db import make_session_factory, transaction
+    from bridge.store.sync import SyncRepository
+
+    settings = _settings()
+    with _engine(settings) as engine, transaction(make_session_factory(engine)) as session:
+        if not SyncRepository(session, clock=SystemClock()).reset(job):
+            _fail(f"no job {job!r} has run yet")
+    typer.echo(f"{job}: reset; due now")
+
+
+@app.command("worker")
+def worker(jobs_file: JobsOption = None) -> None:
+    """Run due sync jobs and deliver alerts until SIGTERM or Ctrl-C (finishing the batch)."""
+    import signal
+    import threading
+
+    from bridge.audit.checkpoint import CheckpointSchedule, load_signing_key
+    from bridge.core.clock import SystemClock
+    from bridge.store.db import make_session_factory
+    from bridge.sync.outbox import deliverer_from_settings
+    from bridge.sync.worker import Worker
+
+    settings = _settings()
+    definitions = _jobs(settings, jobs_file)
+    stop = threading.Event()
+    _audit_mappings(settings, "worker")
+
+    def _stop(signum: int, _frame: object) -> None:
+        typer.echo(f"signal {signum}: stopping after the current batch", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    with _engine(settings) as engine:
+        clock = SystemClock()
+        factory = make_session_factory(engine)
+        runner = _job_runner(settings, engine)
+        deliverer = deliverer_from_settings(settings, factory, clock)
+        checkpoints = CheckpointSchedule(
+            factory,
+            load_signing_key(
+                settings.effective_audit_signing_key_file,
+                allow_create=not settings.is_production,
+            ),
+            settings.effective_audit_checkpoint_dir,
+            clock,
+            every_entries=settings.audit_checkpoint_every_entries,
+            every_minutes=settings.audit_checkpoint_every_minutes,
+        )
+
+        def after_tick() -> None:
+            if deliverer is not None:
+                deliverer.deliver_due()
+            cp = checkpoints.tick()
+            if cp is not None:
+                typer.echo(f"audit checkpoint: entry #{cp.seq} signed at {cp.at}", err=True)
+
+        loop = Worker(
+            factory,
+            definitions,
+            runner=runner,
+            clock=clock,
+            poll_seconds=settings.sync_poll_seconds,
+            stop=stop,
+            after_tick=after_tick,
+        )
+        typer.echo(
+            f"worker {runner.owner}: {len(definitions)} jobs; polling every"
+            f" {settings.sync_poll_seconds:g} s",
+            err=True,
+        )
+        loop.run_forever(on_result=lambda r: typer.echo(r.as_text()))
+    typer.echo("worker stopped", err=True)
 
 
 def _default_sample() -> Path:

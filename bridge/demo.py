@@ -27,6 +27,8 @@ from bridge.ingest.service import Ingestor, IngestOutcome, IngestSummary, ingest
 from bridge.mapping import Mappings
 from bridge.store.db import make_session_factory
 from bridge.store.resources import ResourceRepository
+from bridge.store.sync import OutboxRepository
+from bridge.sync.outbox import alert_hook_from_settings
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class LoadResult:
     skipped_kinds: set[str] = field(default_factory=set)
     # A person to show with consent and one without, each with their allocated worker.
     examples: dict[str, DemoPerson] = field(default_factory=dict)
+    # Alerts queued for the social care teams (admissions, discharges, referrals).
+    alerts: int = 0
 
     def as_text(self) -> str:
         """Summarise the load in a few lines per source."""
@@ -59,6 +63,11 @@ class LoadResult:
         if self.acks:
             acks = ", ".join(f"{code} {n}" for code, n in sorted(self.acks.items()))
             lines.append(f"  HL7 acknowledgements sent: {acks}")
+        if self.alerts:
+            lines.append(
+                f"alerts queued for the allocated social care teams: {self.alerts}"
+                " (GET /admin/outbox; `carebridge worker` delivers them)"
+            )
         if self.skipped_kinds:
             lines.append(
                 "not loaded (no mapping spec yet): " + ", ".join(sorted(self.skipped_kinds))
@@ -86,6 +95,9 @@ def load_sample(settings: Settings, engine: Engine, sample: Path) -> LoadResult:
         )
     clock = SystemClock()
     ingestor = Ingestor.from_settings(settings, clock)
+    # Admissions, expected discharges and new referrals queue alerts for the allocated
+    # social care team (GET /admin/outbox), as the MLLP listener does.
+    ingestor.after_apply = alert_hook_from_settings(settings, ingestor, clock)
     mappings = ingestor.mappings
     factory = make_session_factory(engine)
     result = LoadResult()
@@ -124,6 +136,10 @@ def load_sample(settings: Settings, engine: Engine, sample: Path) -> LoadResult:
         channel="file",
     )
     result.examples = _examples(sample, factory, ingestor)
+    with factory() as session:
+        result.alerts = len(
+            OutboxRepository(session, crypto=ingestor.crypto, clock=clock).rows(limit=100_000)
+        )
     return result
 
 

@@ -26,6 +26,13 @@ from tests.conftest import REPO_ROOT
 runner = CliRunner()
 
 
+def jwt_for(settings: Settings, role: str) -> str:
+    """Return a development token for one role."""
+    from bridge.auth.tokens import mint_dev_token
+
+    return mint_dev_token(settings, user=f"test-{role}", roles=[role])
+
+
 @pytest.fixture
 def env(settings: Settings, db: Engine, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Point the CLI (which reads the environment) at the test database and a temp DATA_DIR."""
@@ -147,6 +154,14 @@ class TestDemo:
             ).json()
             assert {w["reason"] for w in hidden["withheld"]} == {"no-consent"}
             assert all(not items for items in hidden["health"].values())
+            # The sample's HL7 admissions went through the MLLP handler, which queued
+            # alerts for the allocated teams in the same transactions.
+            engineer = jwt_for(env, "integration_engineer")
+            outbox = client.get(
+                "/admin/outbox", headers={"Authorization": f"Bearer {engineer}"}
+            ).json()
+            rules = {a["rule"] for a in outbox["alerts"]}
+            assert "inpatient-admitted" in rules, rules
         # Loading again changes nothing: same ids, no new versions.
         again = runner.invoke(
             app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
@@ -240,3 +255,39 @@ class TestAudit:
         bad = runner.invoke(app, ["audit", "verify"])
         assert bad.exit_code == 1
         assert "NOT intact at entry #2" in bad.output
+
+
+class TestDemoWorker:
+    def test_an_admission_dropped_in_the_inbox_alerts_the_allocated_team(
+        self, env: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import time
+
+        from bridge.cli import _demo_worker
+
+        loaded = runner.invoke(
+            app, ["demo", "--no-serve", "--sample", str(REPO_ROOT / "examples" / "sample")]
+        )
+        assert loaded.exit_code == 0, loaded.output
+        monkeypatch.setenv("CAREBRIDGE_SYNC_POLL_SECONDS", "0.5")
+        alerts = env.data_dir / "alerts"
+        with _demo_worker(env):
+            inbox = env.data_dir / "inbox" / "chs"
+            (inbox / "admission-a01.hl7").write_bytes(
+                (REPO_ROOT / "examples" / "demo" / "admission-a01.hl7").read_bytes()
+            )
+            deadline = time.monotonic() + 60
+            lines: list[dict[str, object]] = []
+            while time.monotonic() < deadline and len(lines) < 2:
+                time.sleep(0.5)
+                lines = [
+                    json.loads(line)
+                    for f in sorted(alerts.glob("*"))
+                    for line in f.read_text().splitlines()
+                    if line.strip()
+                ]
+        texts = json.dumps(lines)
+        assert len(lines) >= 2, texts
+        assert "inpatient-admitted" in texts
+        assert "expected-discharge" in texts
+        assert "T02" in texts

@@ -1,6 +1,13 @@
 """The access gate: consent-checked, audited reads of a person's records."""
 
-from bridge.access.gate import AccessGate, PersonAccess, Released, Withheld, denied
+from bridge.access.gate import (
+    AccessGate,
+    PersonAccess,
+    Released,
+    Withheld,
+    check_person_id,
+    denied,
+)
 from bridge.access.relationships import AccessConfig, relationships_of
 
 __all__ = [
@@ -9,6 +16,7 @@ __all__ = [
     "PersonAccess",
     "Released",
     "Withheld",
+    "check_person_id",
     "denied",
     "relationships_of",
 ]

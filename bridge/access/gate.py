@@ -29,7 +29,13 @@ from bridge.access.relationships import AccessConfig, relationships_of
 from bridge.audit.service import AuditLog, AuditRecord
 from bridge.auth.principal import Principal
 from bridge.core.clock import Clock
-from bridge.core.errors import AccessDeniedError, NotFoundError, ValidationError
+from bridge.core.errors import (
+    AccessDeniedError,
+    InvalidIdentifierError,
+    NotFoundError,
+    ValidationError,
+)
+from bridge.core.ids import is_fhir_id
 from bridge.store.access import BreakGlassRepository, BreakGlassRow
 from bridge.store.crypto import StoreCrypto
 from bridge.store.resources import ResourceRepository, StoredResource
@@ -59,6 +65,14 @@ RESTRICTED_LABELS = frozenset(
         Label("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "V"),
     }
 )
+
+
+def check_person_id(person_id: str) -> None:
+    """Refuse (422) a person id that is not a FHIR id, before anything is looked up."""
+    if not is_fhir_id(person_id):
+        raise InvalidIdentifierError(
+            "A person id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'.", field="id"
+        )
 
 
 def denied(decision: Decision) -> AccessDeniedError:

@@ -22,6 +22,7 @@ from bridge.api.routers import (
     health,
     matches,
     persons,
+    sync_admin,
 )
 from bridge.api.routers import consent as consent_routes
 from bridge.audit.service import audit_log_from_settings
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.include_router(audit.router)
     app.include_router(admin.router)
     app.include_router(matches.router)
+    app.include_router(sync_admin.router)
     # The web pages (bridge.web): same services, signed in by a session cookie.
     app.include_router(web_router)
     return app

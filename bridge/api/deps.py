@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import pydantic
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, RouteContext
@@ -20,7 +21,12 @@ from bridge.auth.principal import Principal
 from bridge.auth.roles import roles_allowed
 from bridge.auth.tokens import TokenVerifier
 from bridge.core.clock import Clock
-from bridge.core.errors import AuthenticationError, PermissionDeniedError, StoreError
+from bridge.core.errors import (
+    AuthenticationError,
+    MalformedBodyError,
+    PermissionDeniedError,
+    StoreError,
+)
 from bridge.store.crypto import StoreCrypto
 from bridge.store.resources import ResourceRepository
 
@@ -206,3 +212,26 @@ def record_audit(request: Request, session: Session, record: AuditRecord) -> Non
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 Resources = Annotated[ResourceRepository, Depends(get_resources)]
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse_body(model: type[M], body: bytes) -> M:
+    """Read a JSON request body into ``model``; a bad one is a 400 naming the field."""
+    try:
+        return model.model_validate_json(body or b"{}")
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        raise MalformedBodyError(f"{where}: {err['msg']}", field=where) from None
+
+
+def json_body_doc(model: type[pydantic.BaseModel]) -> dict[str, Any]:
+    """Return the OpenAPI ``requestBody`` of a route that reads ``model`` from raw bytes."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

@@ -10,16 +10,18 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.orm import Session, sessionmaker
 
-from bridge.core.clock import fhir_instant
+from bridge.core.clock import Clock, fhir_instant
 from bridge.core.errors import ConfigurationError
 from bridge.core.files import create_private
+from bridge.store.audit import AuditRepository
 
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
 PUBLIC_KEY_FILE = "audit-signing.pub.pem"
@@ -106,3 +108,49 @@ def load_checkpoints(directory: Path) -> tuple[list[Checkpoint], list[str]]:
             continue
         good.append(cp)
     return good, problems
+
+
+class CheckpointSchedule:
+    """Signs the chain head every ``every_entries`` entries or ``every_minutes`` minutes.
+
+    ``tick`` is cheap (one read of the head); the worker calls it on each poll. A
+    checkpoint is written when the head has moved by ``every_entries`` since the last one,
+    or when it has moved at all and ``every_minutes`` have passed. The last checkpoint is
+    read from the directory at start, so a restarted worker carries on where it was.
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        key: Ed25519PrivateKey,
+        directory: Path,
+        clock: Clock,
+        *,
+        every_entries: int,
+        every_minutes: float,
+    ) -> None:
+        self.factory = factory
+        self.key = key
+        self.directory = directory
+        self.clock = clock
+        self.every_entries = every_entries
+        self.every = timedelta(minutes=every_minutes)
+        done, _problems = load_checkpoints(directory)
+        last = max(done, key=lambda c: c.seq, default=None)
+        self.last_seq = last.seq if last else 0
+        self.last_at = datetime.fromisoformat(last.at) if last else None
+
+    def tick(self) -> Checkpoint | None:
+        """Write a checkpoint if one is due; return it (None when not due)."""
+        with self.factory() as session:
+            seq, head = AuditRepository(session).head()
+        now = self.clock.now()
+        moved = seq - self.last_seq
+        if moved <= 0:
+            return None
+        timed_out = self.last_at is None or now - self.last_at >= self.every
+        if moved < self.every_entries and not timed_out:
+            return None
+        cp = write_checkpoint(self.directory, self.key, seq=seq, hash_=head, at=now)
+        self.last_seq, self.last_at = seq, now
+        return cp

@@ -51,6 +51,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # The identity review queue: integration engineers and IG decide whether two records
     # are one human (accepting links them, so their data is shown together).
     "identity.review": frozenset({Role.INTEGRATION_ENGINEER, Role.IG_OFFICER, Role.ADMIN}),
+    # Sync jobs, runs and the alert outbox (never alert content): integration engineers
+    # watch the sync; administrators too.
+    "sync.read": frozenset({Role.INTEGRATION_ENGINEER, Role.ADMIN}),
 }
 
 

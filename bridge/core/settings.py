@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         description="where signed audit checkpoints go (outside the database); default"
         " DATA_DIR/audit-checkpoints",
     )
+    audit_checkpoint_every_entries: int = Field(
+        10_000, ge=1, description="the worker signs the audit chain head every N entries"
+    )
+    audit_checkpoint_every_minutes: float = Field(
+        15.0, gt=0, description="... or every T minutes when the chain has moved"
+    )
     consent_policy: str = Field(
         "explicit-consent",
         description="consent policy: a shipped preset name or a path to a policy YAML file",
@@ -78,6 +84,27 @@ class Settings(BaseSettings):
     )
     match_review_threshold: float = Field(
         8.0, description="identity: queue a pair for review at or above this score"
+    )
+    sync_jobs_file: Path | None = Field(
+        None, description="sync job definitions (YAML) read by `carebridge sync` and `worker`"
+    )
+    sync_lease_seconds: float = Field(
+        60.0, gt=0, le=3600, description="how long a worker's lease on a sync job lasts unrenewed"
+    )
+    sync_poll_seconds: float = Field(
+        5.0, gt=0, le=3600, description="how often the worker looks for due jobs and alerts"
+    )
+    alert_webhook_url: str | None = Field(
+        None, description="where the worker POSTs alerts (JSON); none: no webhook delivery"
+    )
+    alert_webhook_secret_file: Path | None = Field(
+        None, description="file holding the HMAC-SHA-256 secret that signs webhook alerts"
+    )
+    alert_format: Literal["alert", "communication"] = Field(
+        "alert", description="webhook body: the alert document or a FHIR Communication"
+    )
+    alert_drop_dir: Path | None = Field(
+        None, description="directory where the worker appends alerts as JSON lines"
     )
 
     @model_validator(mode="after")

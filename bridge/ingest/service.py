@@ -28,7 +28,7 @@ from bridge.identity.scoring import Thresholds
 from bridge.mapping import Mappings
 from bridge.store.crypto import StoreCrypto
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
-from bridge.store.resources import PutResult, ResourceRepository, SourceRef
+from bridge.store.resources import PutResult, ResourceRepository, SourceRef, StoredResource
 
 Status = Literal["applied", "unchanged", "stale", "duplicate", "dead_lettered"]
 # How often a record whose resource another writer changed under it is tried again (each
@@ -137,6 +137,9 @@ class Linking:
     thresholds: Thresholds
 
 
+AfterApply = Callable[[Session, list[StoredResource]], int]
+
+
 class Ingestor:
     """Applies records with the loaded mapping specs (build once, use per transaction).
 
@@ -157,6 +160,10 @@ class Ingestor:
         self.crypto = crypto
         self.clock = clock
         self.linking = linking
+        # Called with the resources a record changed, in the record's savepoint, after
+        # linking: the edges set it to queue alerts (bridge.sync.outbox), which then
+        # commit with the change that triggered them, or not at all.
+        self.after_apply: AfterApply | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> Ingestor:
@@ -239,6 +246,7 @@ class Ingestor:
         repo = ResourceRepository(session, crypto=self.crypto, clock=self.clock)
         version = utc_version(record.version)
         refs: list[str] = []
+        changed_refs: list[tuple[str, str]] = []
         changed = stale = 0
         for mapped in result.resources:
             # The engine validated every resource it made with the R4B models.
@@ -251,9 +259,14 @@ class Ingestor:
             if put.changed and self.linking is not None:
                 self._link(session, put)
             refs.append(f"{put.stored.resource_type}/{put.stored.id}")
+            if put.changed:
+                changed_refs.append((put.stored.resource_type, put.stored.id))
             changed += put.changed
             stale += put.stale
         status: Status = "applied" if changed else ("stale" if stale else "unchanged")
+        if self.after_apply is not None and changed_refs:
+            # Read back: linking may have pointed them at a Person since the put.
+            self.after_apply(session, [repo.read(t, i) for t, i in changed_refs])
         return IngestOutcome(status, tuple(refs), warnings=tuple(str(w) for w in result.warnings))
 
     def _link(self, session: Session, put: PutResult) -> None:

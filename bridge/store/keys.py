@@ -20,6 +20,7 @@ from bridge.store.models import (
     DeadLetter,
     InboundMessage,
     MatchCandidate,
+    OutboxMessage,
     ResourceCurrent,
     ResourceHistory,
 )
@@ -64,6 +65,11 @@ ENCRYPTED_TABLES: tuple[EncryptedTable, ...] = (
         "break_glass",
         BreakGlassRecord.__table__,  # type: ignore[arg-type]
         lambda r: f"break-glass/{r.id}",
+    ),
+    EncryptedTable(
+        "outbox",
+        OutboxMessage.__table__,  # type: ignore[arg-type]
+        lambda r: f"outbox/{r.idempotency_key}",
     ),
 )
 

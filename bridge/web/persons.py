@@ -13,11 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bridge.access.gate import AccessGate
+from bridge.access.gate import AccessGate, check_person_id
 from bridge.api.deps import DbSession, audit_record
 from bridge.auth.principal import Principal
-from bridge.core.errors import InvalidIdentifierError, ValidationError
-from bridge.core.ids import is_fhir_id
+from bridge.core.errors import ValidationError
 from bridge.view import build_view
 from bridge.view.search import find_persons
 from bridge.web.core import CsrfChecked, PageRoute, nice_date, render, require_page
@@ -120,13 +119,6 @@ def _gate(request: Request) -> AccessGate:
     return gate
 
 
-def _check_id(person_id: str) -> None:
-    if not is_fhir_id(person_id):
-        raise InvalidIdentifierError(
-            "A person id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'.", field="id"
-        )
-
-
 @router.get("", summary="Find a person")
 def search(
     request: Request,
@@ -174,7 +166,7 @@ def person(
     request: Request, person_id: PersonId, principal: Viewer, session: DbSession
 ) -> Response:
     """Show the unified view, each item with source, date and why it is shown."""
-    _check_id(person_id)
+    check_person_id(person_id)
     gate = _gate(request)
     access = gate.open(
         session,
@@ -248,7 +240,7 @@ def break_glass_form(
     request: Request, person_id: PersonId, principal: Breaker, session: DbSession
 ) -> Response:
     """Show the emergency access form: reason, scope, expiry and the IG review warning."""
-    _check_id(person_id)
+    check_person_id(person_id)
     _gate(request).records(session, person_id)  # 404 for an unknown person
     return render(
         request,
@@ -271,7 +263,7 @@ def break_glass(
     _csrf: None = CsrfChecked,
 ) -> Response:
     """Start time-limited emergency access (audited, queued for IG) and open the person."""
-    _check_id(person_id)
+    check_person_id(person_id)
     errors: dict[str, str] = {}
     if not reason.strip():
         errors["reason"] = "Enter why you need emergency access to this person's records"

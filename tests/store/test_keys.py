@@ -16,6 +16,7 @@ from bridge.store.db import make_session_factory, transaction
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
 from bridge.store.keys import ENCRYPTED_TABLES, key_usage, reencrypt_batch
 from bridge.store.resources import ResourceRepository
+from bridge.store.sync import OutboxRepository
 from tests.fixtures.fhir import patient
 
 
@@ -50,6 +51,15 @@ def test_rotation_reencrypts_all_tables_in_batches(
             expires_at=clock.now() + timedelta(hours=4),
             audit_seq=None,
         )
+        OutboxRepository(s, crypto=crypto, clock=clock).add(
+            idempotency_key="alert-1",
+            person_id="person-1",
+            rule="inpatient-admitted",
+            team="T1",
+            org=None,
+            detailed=True,
+            payload={"summary": "Admitted to hospital"},
+        )
     old = crypto.keyring.active
 
     # A second process (the CLI) rotates; this process notices on its next read of a new value.
@@ -64,7 +74,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
             total += n
             if n == 0:
                 break
-    assert total == 7 + 14 + 1 + 1 + 1
+    assert total == 7 + 14 + 1 + 1 + 1 + 1
     with factory() as s:
         usage = key_usage(s)
     assert usage == {
@@ -74,6 +84,7 @@ def test_rotation_reencrypts_all_tables_in_batches(
         "dead_letter": {new: 1},
         "identity_match": {},
         "break_glass": {new: 1},
+        "outbox": {new: 1},
     }
     assert old != new
     # The long-running process still has only the old key loaded, and reads the new values.
@@ -85,4 +96,6 @@ def test_rotation_reencrypts_all_tables_in_batches(
         bg = BreakGlassRepository(s, crypto=crypto).get("bg-1")
         assert bg is not None
         assert bg.reason == "Found collapsed at home, need medication history"
+        (alert,) = OutboxRepository(s, crypto=crypto, clock=clock).deliverable()
+        assert alert.payload == {"summary": "Admitted to hospital"}
     assert crypto.keyring.active == new

@@ -14,11 +14,18 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from bridge.api.deps import DbSession, audit_record, record_audit, require
+from bridge.api.deps import (
+    DbSession,
+    audit_record,
+    json_body_doc,
+    parse_body,
+    record_audit,
+    require,
+)
 from bridge.api.routers.fhir import read_body
 from bridge.auth.principal import Principal
 from bridge.core.clock import Clock
-from bridge.core.errors import MalformedBodyError, NotFoundError, ValidationError
+from bridge.core.errors import NotFoundError, ValidationError
 from bridge.store.access import BreakGlassRepository, BreakGlassRow
 from bridge.store.crypto import StoreCrypto
 
@@ -125,12 +132,7 @@ def review_queue(
 @router.post(
     "/{record_id}",
     summary="Accept or challenge an emergency access (audited)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": BreakGlassReview.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body_doc(BreakGlassReview),
 )
 def review(
     request: Request,
@@ -140,12 +142,7 @@ def review(
     body: Annotated[bytes, Depends(read_body)],
 ) -> JSONResponse:
     """Record IG's decision; a challenged access is for follow-up with the worker's manager."""
-    try:
-        given = BreakGlassReview.model_validate_json(body or b"{}")
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        raise MalformedBodyError(f"{where}: {err['msg']}", field=where) from None
+    given = parse_body(BreakGlassReview, body)
     updated = review_break_glass(
         request, session, principal, record_id, decision=given.decision, note=given.note
     )

@@ -14,13 +14,11 @@ import pydantic
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from bridge.access.gate import AccessGate, denied
-from bridge.api.deps import DbSession, audit_record, require
+from bridge.access.gate import AccessGate, check_person_id, denied
+from bridge.api.deps import DbSession, audit_record, json_body_doc, parse_body, require
 from bridge.api.errors import error_response
 from bridge.api.routers.fhir import read_body
 from bridge.auth.principal import Principal
-from bridge.core.errors import InvalidIdentifierError, MalformedBodyError
-from bridge.core.ids import is_fhir_id
 from bridge.view import build_view
 from bridge.view.search import MAX_RESULTS, find_persons
 
@@ -44,13 +42,6 @@ class BreakGlassRequest(pydantic.BaseModel):
 def _gate(request: Request) -> AccessGate:
     gate: AccessGate = request.app.state.gate
     return gate
-
-
-def _check_id(person_id: str) -> None:
-    if not is_fhir_id(person_id):
-        raise InvalidIdentifierError(
-            "A person id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'.", field="id"
-        )
 
 
 def _source_names(gate: AccessGate) -> dict[str, str]:
@@ -115,7 +106,7 @@ def view(
     session: DbSession,
 ) -> Response:
     """Return identity, alerts, involvement, hospital activity, health, carers, withheld."""
-    _check_id(person_id)
+    check_person_id(person_id)
     gate = _gate(request)
     access = gate.decide(session, principal, person_id)
     if access.screen.permitted:
@@ -150,12 +141,7 @@ def view(
         **_ERRORS_DOC,
         422: {"description": "The reason is too short, or the role may not break glass"},
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": BreakGlassRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=json_body_doc(BreakGlassRequest),
 )
 def break_glass(
     request: Request,
@@ -165,13 +151,8 @@ def break_glass(
     body: Annotated[bytes, Depends(read_body)],
 ) -> JSONResponse:
     """Start time-limited emergency access; the person view then shows the permitted subset."""
-    _check_id(person_id)
-    try:
-        given = BreakGlassRequest.model_validate_json(body or b"{}")
-    except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        raise MalformedBodyError(f"{where}: {err['msg']}", field=where) from None
+    check_person_id(person_id)
+    given = parse_body(BreakGlassRequest, body)
     gate = _gate(request)
     row = gate.break_glass(
         session,

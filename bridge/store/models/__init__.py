@@ -12,6 +12,7 @@ from bridge.store.models.identity import (
 )
 from bridge.store.models.inbound import DeadLetter, InboundMessage
 from bridge.store.models.resources import IdentifierIndex, ResourceCurrent, ResourceHistory
+from bridge.store.models.sync import OutboxMessage, SyncCheckpoint, SyncJob, SyncRun
 
 __all__ = [
     "AuditEntry",
@@ -25,7 +26,11 @@ __all__ = [
     "InboundMessage",
     "MatchCandidate",
     "MatchKey",
+    "OutboxMessage",
     "ResourceCurrent",
     "ResourceHistory",
     "ResourceSubject",
+    "SyncCheckpoint",
+    "SyncJob",
+    "SyncRun",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,17 +117,6 @@ class PersonAccess:
     def of_type(self, *types: str) -> list[Released]:
         """Return the released records of the given resource types."""
         return [r for r in self.released if r.stored.resource_type in types]
-
-    def withheld_summary(self) -> list[dict[str, Any]]:
-        """Return withheld records as counts per reason (no content, no ids)."""
-        counts: Counter[tuple[str, str]] = Counter()
-        for w in self.withheld:
-            first = w.decision.reasons[0]
-            counts[(first.code, first.text)] += 1
-        return [
-            {"reason": code, "text": text, "count": n}
-            for (code, text), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        ]
 
 
 def _outcome(access: PersonAccess) -> str:

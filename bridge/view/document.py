@@ -118,7 +118,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- summaries per resource type --------------------------------------------------------
-def _patient(c: Mapping[str, Any]) -> dict[str, Any]:
+def patient_summary(c: Mapping[str, Any]) -> dict[str, Any]:
     nhs = next(
         (i.get("value") for i in c.get("identifier") or () if i.get("system") == NHS_NUMBER),
         None,
@@ -304,7 +304,7 @@ def _task(c: Mapping[str, Any]) -> dict[str, Any]:
 
 
 SUMMARISERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
-    "Patient": _patient,
+    "Patient": patient_summary,
     "Flag": _flag,
     "CareTeam": _care_team,
     "ServiceRequest": _service_request,
@@ -385,7 +385,9 @@ def build_view(
         first = w.decision.reasons[0]
         withheld[(section, first.code, first.text)] += 1
     patients = of("Patient")
-    nhs_numbers = sorted({n for p in patients if (n := _patient(p.content).get("nhs_number"))})
+    nhs_numbers = sorted(
+        {n for p in patients if (n := patient_summary(p.content).get("nhs_number"))}
+    )
     return {
         "person": access.person_id,
         "generated_at": access.at.isoformat(),

@@ -21,7 +21,7 @@ from bridge.auth.principal import Principal
 from bridge.core import nhs_number
 from bridge.core.errors import InvalidIdentifierError
 from bridge.store.resources import ResourceRepository
-from bridge.view.document import NHS_NUMBER, _patient
+from bridge.view.document import NHS_NUMBER, patient_summary
 
 MAX_RESULTS = 20
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y")
@@ -52,7 +52,7 @@ def _name_tokens(text: str) -> list[str]:
 
 
 def _matches(patient: dict[str, Any], words: list[str], born: date | None) -> bool:
-    summary = _patient(patient)
+    summary = patient_summary(patient)
     if born is not None and summary.get("birth_date") != born.isoformat():
         return False
     names = set()
@@ -128,7 +128,7 @@ def find_persons(
             records=records,
             at=at,
         )
-        shown = [_patient(r.content) for r in access.released]
+        shown = [patient_summary(r.content) for r in access.released]
         hits.append(
             PersonHit(
                 id=person_id,

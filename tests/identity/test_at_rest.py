@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import make_url
 
 from bridge.audit.service import Actor, AuditLog
 from bridge.core.clock import FixedClock
@@ -21,6 +16,7 @@ from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_session_factory, transaction
 from bridge.store.models import IdentityLink, MatchCandidate, MatchKey
 from bridge.store.resources import ResourceRepository, SourceRef
+from tests.fixtures.at_rest import stored_bytes
 from tests.identity.builders import CHS_SYSTEM, NHS, person
 
 FAMILY, GIVEN, OTHER_GIVEN = "Abernethy-Zorzi", "Ignatius", "Bartholomew"
@@ -78,28 +74,7 @@ def test_no_demographics_in_clear(
         assert s.scalar(select(func.count()).select_from(IdentityLink)) == 3
         assert s.scalar(select(func.count()).select_from(MatchKey))
         assert s.scalar(select(func.count()).select_from(MatchCandidate)) == 1
-    if db.dialect.name == "sqlite":
-        path = Path(make_url(str(db.url)).database or "")
-        # Close every pooled connection first: reading a SQLite file with a plain open()
-        # and close() drops all of this process's POSIX locks on it (SQLite's documented
-        # pitfall), and a connection left open without its locks can later meet another
-        # process's checkpoint and fail with "disk I/O error".
-        db.dispose()
-        files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
-        assert files
-        for f in files:
-            _assert_absent(f.read_bytes(), f.name)
-        return
-    pg_dump = shutil.which("pg_dump") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)), None
-    )
-    if pg_dump is None:
-        pytest.fail("pg_dump is needed to check PostgreSQL at rest (install postgresql-client)")
-    url = make_url(db.url.render_as_string(hide_password=False)).set(drivername="postgresql")
-    dump = subprocess.run(
-        [pg_dump, "--data-only", "--no-owner", url.render_as_string(hide_password=False)],
-        check=True,
-        capture_output=True,
-    ).stdout
-    assert b"COPY public.identity_match_key " in dump
-    _assert_absent(dump, "pg_dump")
+    for where, blob in stored_bytes(db):
+        if where == "pg_dump":
+            assert b"COPY public.identity_match_key " in blob  # the dump really holds the tables
+        _assert_absent(blob, where)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import glob
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
 from bridge.core.clock import FixedClock
 from bridge.core.errors import ValidationError
@@ -17,6 +12,7 @@ from bridge.store.crypto import StoreCrypto
 from bridge.store.db import make_session_factory, transaction
 from bridge.store.inbound import DeadLetterRepository, InboundRepository
 from bridge.store.resources import ResourceRepository, SourceRef
+from tests.fixtures.at_rest import stored_bytes
 from tests.fixtures.fhir import NHS_NUMBERS, patient
 
 PEOPLE = [
@@ -60,13 +56,6 @@ def _assert_absent(blob: bytes, where: str) -> None:
     assert not found, f"found in clear in {where}: {found}"
 
 
-def _pg_dump() -> str | None:
-    found = shutil.which("pg_dump") or next(
-        iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_dump"), reverse=True)), None
-    )
-    return found
-
-
 def test_no_identifiers_in_clear(
     db: Engine, crypto: StoreCrypto, clock: FixedClock, tmp_path: Path
 ) -> None:
@@ -75,26 +64,7 @@ def test_no_identifiers_in_clear(
     with make_session_factory(db)() as s:
         repo = ResourceRepository(s, crypto=crypto, clock=clock)
         assert repo.count("Patient") == len(PEOPLE)
-    if db.dialect.name == "sqlite":
-        path = Path(make_url(str(db.url)).database or "")
-        # Close every pooled connection first: reading a SQLite file with a plain open()
-        # and close() drops all of this process's POSIX locks on it (SQLite's documented
-        # pitfall), and a connection left open without its locks can later meet another
-        # process's checkpoint and fail with "disk I/O error".
-        db.dispose()
-        files = [p for p in (path, Path(f"{path}-wal")) if p.exists()]
-        assert files
-        for f in files:
-            _assert_absent(f.read_bytes(), f.name)
-        return
-    pg_dump = _pg_dump()
-    if pg_dump is None:
-        pytest.fail("pg_dump is needed to check PostgreSQL at rest (install postgresql-client)")
-    url = make_url(db.url.render_as_string(hide_password=False)).set(drivername="postgresql")
-    dump = subprocess.run(
-        [pg_dump, "--data-only", "--no-owner", url.render_as_string(hide_password=False)],
-        check=True,
-        capture_output=True,
-    ).stdout
-    assert b"COPY public.resource " in dump  # the dump really holds the tables
-    _assert_absent(dump, "pg_dump")
+    for where, blob in stored_bytes(db):
+        if where == "pg_dump":
+            assert b"COPY public.resource " in blob  # the dump really holds the tables
+        _assert_absent(blob, where)
